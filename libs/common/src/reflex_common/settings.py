@@ -1,0 +1,71 @@
+"""Settings shared by every service: frozen pydantic-settings models read from the environment.
+
+`main()` of each service builds its settings once and passes them down; tests build them directly.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from reflex_common.keys import Keys
+
+
+def default_consumer_name() -> str:
+    """A stable consumer name: the pod name (Downward API) or the host name."""
+    return os.environ.get("POD_NAME") or os.environ.get("HOSTNAME") or socket.gethostname()
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "reflex"
+    log_level: str = "info"
+    # Port of /metrics, /livez and /readyz (workers) or /metrics (ingress).
+    health_port: int = 9090
+    # Approximate MAXLEN on every XADD of the pipeline's streams.
+    stream_maxlen: int = Field(default=1_000_000, ge=1000)
+    # Producers refuse (ingress: 429) or pause (workers) once a stream's unread + pending entries reach
+    # this bound, so that MAXLEN trimming can never reach an entry a group has not yet read.
+    max_backlog_entries: int = Field(default=800_000, ge=1)
+    # How often producers refresh the backlog they compare with max_backlog_entries.
+    backlog_refresh_s: float = Field(default=0.5, gt=0)
+
+    @model_validator(mode="after")
+    def _backlog_below_maxlen(self) -> CommonSettings:
+        # Keep a margin of 10% of MAXLEN: writes keep arriving during one backlog refresh.
+        if self.max_backlog_entries > self.stream_maxlen * 0.9:
+            raise ValueError(
+                f"max_backlog_entries ({self.max_backlog_entries}) must be at most 90% of stream_maxlen "
+                f"({self.stream_maxlen}), or trimming could delete entries not yet read"
+            )
+        return self
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.key_prefix)
+
+
+class WorkerSettings(CommonSettings):
+    """Settings of a stream consumer (event-processor, metric-worker, anomaly-detector)."""
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    consumer_name: str = Field(default_factory=default_consumer_name)
+    batch_size: int = Field(default=500, ge=1)
+    # Entries held by this consumer at once; XREADGROUP COUNT never exceeds the free slots.
+    max_in_flight: int = Field(default=1000, ge=1)
+    block_ms: int = Field(default=2000, ge=1)
+    # A pending entry idle this long is claimed from its (presumed dead) consumer.
+    min_idle_ms: int = Field(default=60_000, ge=1)
+    claim_interval_s: float = Field(default=5.0, gt=0)
+    # Redis's delivery count at which a failing entry goes to the dead-letter stream.
+    max_deliveries: int = Field(default=5, ge=1)
+    # After SIGTERM: time to finish and ack the batch in hand before giving up.
+    drain_grace_s: float = Field(default=20.0, gt=0)
+    retry_backoff_max_s: float = Field(default=5.0, gt=0)
+    dlq_maxlen: int = Field(default=100_000, ge=100)
+    db_pool_max: int = Field(default=4, ge=1)

@@ -1,0 +1,324 @@
+"""The consumer loop shared by every worker. Boring on purpose:
+
+    join the group; drain our own pending entries; then, until stopped:
+        claim what is stale, read a batch, handle it, XADD what it produced and XACK it (one MULTI),
+        dead-letter what is invalid or has been delivered max_deliveries times.
+
+Ack only after the handler committed its side effect. A TransientError (dependency down) keeps the
+batch in hand and retries it with backoff; it never counts toward dead-lettering. Any other failure
+leaves the entry pending: Redis counts its deliveries, and the reclaimer brings it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import structlog
+
+from reflex_common.errors import InvalidMessage, TransientError
+from reflex_common.settings import WorkerSettings
+from reflex_common.streams.consumer_metrics import ConsumerMetrics
+from reflex_common.streams.ports import DeadLetter, Entry, Outgoing, StreamPort
+
+T = TypeVar("T")
+
+
+@dataclass
+class Outcome:
+    """What the handler did with a batch. Ids it does not name are treated as failed."""
+
+    done: list[str] = field(default_factory=list)
+    forward: list[Outgoing] = field(default_factory=list)
+    invalid: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, other: Outcome) -> None:
+        self.done += other.done
+        self.forward += other.forward
+        self.invalid.update(other.invalid)
+        self.failed.update(other.failed)
+
+
+class Handler(Protocol):
+    async def handle(self, entries: Sequence[Entry]) -> Outcome:
+        """Commit the side effect of every entry it reports done; raise TransientError to retry all."""
+
+
+class Backpressure(Protocol):
+    async def is_full(self) -> bool:
+        """True while a downstream stream holds too many unread entries to accept more."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerConfig:
+    stream: str
+    group: str
+    consumer: str
+    dlq_stream: str
+    trimmed_counter_key: str
+    batch_size: int = 500
+    max_in_flight: int = 1000
+    block_ms: int = 2000
+    min_idle_ms: int = 60_000
+    claim_interval_s: float = 5.0
+    max_deliveries: int = 5
+    dlq_maxlen: int = 100_000
+    retry_backoff_max_s: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: WorkerSettings, stream: str, group: str) -> ConsumerConfig:
+        keys = settings.keys
+        return cls(
+            stream=stream,
+            group=group,
+            consumer=settings.consumer_name,
+            dlq_stream=keys.dlq_stream(stream),
+            trimmed_counter_key=keys.trimmed_counter(stream),
+            batch_size=settings.batch_size,
+            max_in_flight=settings.max_in_flight,
+            block_ms=settings.block_ms,
+            min_idle_ms=settings.min_idle_ms,
+            claim_interval_s=settings.claim_interval_s,
+            max_deliveries=settings.max_deliveries,
+            dlq_maxlen=settings.dlq_maxlen,
+            retry_backoff_max_s=settings.retry_backoff_max_s,
+        )
+
+
+class _Stopped(Exception):
+    """Raised inside the loop when stop() interrupts a retry; the batch stays pending."""
+
+
+class Consumer:
+    def __init__(
+        self,
+        port: StreamPort,
+        handler: Handler,
+        config: ConsumerConfig,
+        metrics: ConsumerMetrics,
+        *,
+        backpressure: Backpressure | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._port = port
+        self._handler = handler
+        self._cfg = config
+        self._metrics = metrics
+        self._backpressure = backpressure
+        self._clock = clock
+        self._stopping = False
+        self._cursor = "0-0"
+        self._next_claim_at = 0.0
+        self._in_flight = 0
+        self.joined = False
+        self.last_progress_at = clock()
+        self._log = structlog.get_logger("consumer").bind(stream=config.stream, group=config.group)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop reading; the batch in hand is finished and acked, then run() returns."""
+        self._stopping = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def run(self, *, burst: bool = False) -> None:
+        """Consume until stop(); with burst=True, return once nothing is left to read or reclaim."""
+        await self._retrying(lambda: self._port.ensure_group(self._cfg.stream, self._cfg.group), [])
+        self.joined = True
+        self._log.info("consumer_started", consumer=self._cfg.consumer)
+        try:
+            await self._drain_own_pending()
+            while not self._stopping:
+                self.last_progress_at = self._clock()
+                if await self._run_once() == 0 and burst and await self._drained():
+                    break
+        except _Stopped:
+            pass
+        self._log.info("consumer_stopped", consumer=self._cfg.consumer)
+
+    async def _run_once(self) -> int:
+        """One turn of the loop; returns how many entries it handled."""
+        if self._backpressure is not None and await self._retrying(self._backpressure.is_full, []):
+            await self._sleep(min(0.5, self._cfg.retry_backoff_max_s))
+            return 0
+        if self._clock() >= self._next_claim_at:
+            self._next_claim_at = self._clock() + self._cfg.claim_interval_s
+            claimed = await self._reclaim()
+            if claimed:
+                return claimed
+        count = min(self._cfg.batch_size, self._cfg.max_in_flight - self._in_flight)
+        entries = await self._retrying(
+            lambda: self._port.read_new(
+                self._cfg.stream, self._cfg.group, self._cfg.consumer, count, self._cfg.block_ms
+            ),
+            [],
+        )
+        if entries:
+            await self._process(entries)
+        return len(entries)
+
+    async def _drained(self) -> bool:
+        """Burst mode: nothing unread, and nothing pending (or only entries not yet idle enough)."""
+        groups = await self._port.backlog(self._cfg.stream)
+        mine = next((g for g in groups if g.group == self._cfg.group), None)
+        if mine is None or mine.total == 0:
+            return True
+        if mine.lag == 0:
+            # Only pending entries are left: wait for them to become claimable.
+            self._next_claim_at = 0.0
+            await self._sleep(min(self._cfg.min_idle_ms / 1000, 0.5))
+        return False
+
+    # -- the steps ----------------------------------------------------------------------------
+    async def _drain_own_pending(self) -> None:
+        after = "0"
+        while not self._stopping:
+            entries = await self._retrying(
+                lambda: self._port.read_own_pending(
+                    self._cfg.stream, self._cfg.group, self._cfg.consumer, after, self._cfg.batch_size
+                ),
+                [],
+            )
+            if not entries:
+                return
+            self._log.info("own_pending_recovered", count=len(entries))
+            after = entries[-1].id
+            await self._process(entries)
+
+    async def _reclaim(self) -> int:
+        free = max(1, self._cfg.max_in_flight - self._in_flight)
+        result = await self._retrying(
+            lambda: self._port.autoclaim(
+                self._cfg.stream, self._cfg.group, self._cfg.consumer, self._cfg.min_idle_ms, self._cursor, free
+            ),
+            [],
+        )
+        self._cursor = result.next_cursor
+        if result.deleted_ids:
+            # Redis removed these from the pending list itself: record each, loudly.
+            await self._record_trimmed(result.deleted_ids)
+        if result.entries:
+            self._metrics.count(self._cfg.stream, self._cfg.group, "reclaimed", len(result.entries))
+            self._log.info("entries_reclaimed", count=len(result.entries), first_id=result.entries[0].id)
+            await self._process(result.entries)
+        return len(result.entries) + len(result.deleted_ids)
+
+    async def _record_trimmed(self, ids: Sequence[str]) -> None:
+        self._log.error("pending_entries_trimmed", count=len(ids), ids=list(ids[:20]))
+        self._metrics.count(self._cfg.stream, self._cfg.group, "trimmed", len(ids))
+        letters = [DeadLetter(Entry(i, {}, 0), "trimmed: the entry was deleted from the stream while pending")
+                   for i in ids]
+        await self._retrying(lambda: self._port.count_trimmed(
+            self._cfg.stream, self._cfg.trimmed_counter_key, len(ids)), [])
+        await self._dead_letter(letters)
+
+    async def _process(self, entries: Sequence[Entry]) -> None:
+        started = time.perf_counter()
+        self._in_flight += len(entries)
+        self._metrics.in_flight.labels(self._cfg.stream, self._cfg.group).set(self._in_flight)
+        try:
+            trimmed = [e.id for e in entries if not e.fields]
+            over = [e for e in entries if e.fields and e.deliveries > self._cfg.max_deliveries]
+            live = [e for e in entries if e.fields and e.deliveries <= self._cfg.max_deliveries]
+            if trimmed:
+                await self._record_trimmed(trimmed)
+            letters = [DeadLetter(e, f"delivered {e.deliveries} times without an ack") for e in over]
+            outcome = await self._handle(live) if live else Outcome()
+            held = [e.id for e in live]
+            await self._retrying(
+                lambda: self._port.commit(self._cfg.stream, self._cfg.group, outcome.done, outcome.forward), held
+            )
+            by_id = {e.id: e for e in live}
+            letters += [DeadLetter(by_id[i], f"invalid: {why}") for i, why in outcome.invalid.items()]
+            for i, why in outcome.failed.items():
+                if by_id[i].deliveries >= self._cfg.max_deliveries:
+                    letters.append(DeadLetter(by_id[i], f"failed: {why}"))
+                else:
+                    self._log.warning("entry_failed", entry_id=i, deliveries=by_id[i].deliveries, error=why)
+            await self._dead_letter(letters)
+            self._count(outcome, len(letters))
+        finally:
+            self._in_flight -= len(entries)
+            self._metrics.in_flight.labels(self._cfg.stream, self._cfg.group).set(self._in_flight)
+            self._metrics.batch_seconds.labels(self._cfg.stream, self._cfg.group).observe(
+                time.perf_counter() - started
+            )
+
+    async def _handle(self, entries: Sequence[Entry]) -> Outcome:
+        """Handle a batch; when it blows up, handle its entries one by one to find the culprit."""
+        held = [e.id for e in entries]
+        try:
+            outcome = await self._retrying(lambda: self._handler.handle(entries), held)
+        except (_Stopped, asyncio.CancelledError):
+            raise
+        except InvalidMessage as exc:
+            if len(entries) == 1:
+                return Outcome(invalid={entries[0].id: str(exc)})
+            outcome = await self._one_by_one(entries)
+        except Exception as exc:
+            if len(entries) == 1:
+                self._log.exception("handler_failed", entry_id=entries[0].id)
+                return Outcome(failed={entries[0].id: f"{type(exc).__name__}: {exc}"})
+            outcome = await self._one_by_one(entries)
+        named = set(outcome.done) | set(outcome.invalid) | set(outcome.failed)
+        for e in entries:
+            if e.id not in named:
+                outcome.failed[e.id] = "the handler reported no outcome for this entry"
+        return outcome
+
+    async def _one_by_one(self, entries: Sequence[Entry]) -> Outcome:
+        outcome = Outcome()
+        for e in entries:
+            outcome.merge(await self._handle([e]))
+        return outcome
+
+    async def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        if not letters:
+            return
+        for letter in letters:
+            self._log.error(
+                "entry_dead_lettered", entry_id=letter.entry.id, deliveries=letter.entry.deliveries, error=letter.error
+            )
+        await self._retrying(
+            lambda: self._port.dead_letter(
+                self._cfg.stream, self._cfg.group, self._cfg.dlq_stream, letters, self._cfg.dlq_maxlen
+            ),
+            [letter.entry.id for letter in letters],
+        )
+
+    def _count(self, outcome: Outcome, dead_lettered: int) -> None:
+        s, g = self._cfg.stream, self._cfg.group
+        self._metrics.count(s, g, "done", len(outcome.done))
+        self._metrics.count(s, g, "invalid", len(outcome.invalid))
+        self._metrics.count(s, g, "failed", len(outcome.failed))
+        self._metrics.count(s, g, "dead_lettered", dead_lettered)
+
+    # -- retry --------------------------------------------------------------------------------
+    async def _retrying(self, call: Callable[[], Awaitable[T]], held: Sequence[str]) -> T:
+        """Run call until it does not raise TransientError. While waiting, keep `held` entries fresh
+        (idle time reset without a delivery) so no other consumer claims them. stop() abandons it."""
+        delay_s = 0.05
+        while True:
+            try:
+                return await call()
+            except TransientError as exc:
+                self._metrics.transient_errors.labels(self._cfg.stream, self._cfg.group).inc()
+                self._log.warning("transient_failure", error=str(exc), retry_in_s=round(delay_s, 3))
+            if self._stopping:
+                raise _Stopped
+            await self._sleep(delay_s)
+            delay_s = min(delay_s * 2, self._cfg.retry_backoff_max_s)
+            if held:
+                try:
+                    await self._port.touch(self._cfg.stream, self._cfg.group, self._cfg.consumer, held)
+                except TransientError:
+                    pass
+
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)

@@ -1,0 +1,159 @@
+"""An in-memory StreamPort with Redis Streams' semantics, for fast unit tests of handlers and the loop.
+
+It keeps what the loop relies on: ids in order, a pending entries list per group with owners, idle
+times and delivery counts, XAUTOCLAIM's deleted ids for trimmed entries, and MAXLEN trimming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from reflex_common.streams.ports import ClaimResult, DeadLetter, Entry, GroupBacklog, Outgoing
+from reflex_common.streams.redis_stream import dead_letter_fields
+
+
+def _key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass
+class _Pending:
+    consumer: str
+    delivered_ms: float
+    deliveries: int
+
+
+@dataclass
+class _Group:
+    last_delivered: str = "0-0"
+    pending: dict[str, _Pending] = field(default_factory=dict)
+
+
+@dataclass
+class _Stream:
+    entries: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    last_id: str = "0-0"
+    groups: dict[str, _Group] = field(default_factory=dict)
+
+
+class MemoryStreams:
+    def __init__(self, clock_ms: Callable[[], float] = lambda: time.time() * 1000) -> None:
+        self._clock_ms = clock_ms
+        self.streams: dict[str, _Stream] = {}
+        self.counters: dict[str, int] = {}
+        self.fail_commits = 0  # the next n commit() calls raise ConnectionError
+
+    def _stream(self, name: str) -> _Stream:
+        return self.streams.setdefault(name, _Stream())
+
+    # -- producing ----------------------------------------------------------------------------
+    def add(self, stream: str, fields: dict[str, bytes], maxlen: int | None = None) -> str:
+        s = self._stream(stream)
+        ms = int(self._clock_ms())
+        last_ms, last_seq = _key(s.last_id)
+        new_id = f"{ms}-0" if ms > last_ms else f"{last_ms}-{last_seq + 1}"
+        s.entries[new_id] = dict(fields)
+        s.last_id = new_id
+        if maxlen is not None:
+            self.trim(stream, maxlen)
+        return new_id
+
+    def trim(self, stream: str, maxlen: int) -> None:
+        s = self._stream(stream)
+        while len(s.entries) > maxlen:
+            del s.entries[next(iter(s.entries))]
+
+    # -- StreamPort ---------------------------------------------------------------------------
+    async def ensure_group(self, stream: str, group: str) -> None:
+        self._stream(stream).groups.setdefault(group, _Group())
+
+    def _deliver(self, group: _Group, entry_id: str, consumer: str) -> int:
+        p = group.pending.get(entry_id)
+        if p is None:
+            p = group.pending[entry_id] = _Pending(consumer, self._clock_ms(), 0)
+        p.consumer, p.delivered_ms, p.deliveries = consumer, self._clock_ms(), p.deliveries + 1
+        return p.deliveries
+
+    async def read_own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[Entry]:
+        s = self._stream(stream)
+        g = s.groups[group]
+        ids = sorted((i for i, p in g.pending.items() if p.consumer == consumer and _key(i) > _key(after_id)), key=_key)
+        out = []
+        for i in ids[:count]:
+            n = self._deliver(g, i, consumer)
+            out.append(Entry(i, dict(s.entries.get(i, {})), n))
+        return out
+
+    async def read_new(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        s = self._stream(stream)
+        g = s.groups[group]
+        fresh = [i for i in s.entries if _key(i) > _key(g.last_delivered)][:count]
+        if not fresh:
+            await asyncio.sleep(min(block_ms, 10) / 1000)
+            return []
+        g.last_delivered = fresh[-1]
+        return [Entry(i, dict(s.entries[i]), self._deliver(g, i, consumer)) for i in fresh]
+
+    async def autoclaim(
+        self, stream: str, group: str, consumer: str, min_idle_ms: int, cursor: str, count: int
+    ) -> ClaimResult:
+        s = self._stream(stream)
+        g = s.groups[group]
+        now = self._clock_ms()
+        ids = sorted((i for i in g.pending if _key(i) >= _key(cursor)), key=_key)
+        entries: list[Entry] = []
+        deleted: list[str] = []
+        next_cursor = "0-0"
+        for i in ids:
+            if len(entries) + len(deleted) >= count:
+                next_cursor = i
+                break
+            p = g.pending[i]
+            if now - p.delivered_ms < min_idle_ms:
+                continue
+            if i not in s.entries:
+                del g.pending[i]
+                deleted.append(i)
+                continue
+            entries.append(Entry(i, dict(s.entries[i]), self._deliver(g, i, consumer)))
+        return ClaimResult(next_cursor, entries, deleted)
+
+    async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
+        if self.fail_commits:
+            self.fail_commits -= 1
+            raise ConnectionError("memory streams: commit failure injected")
+        for out in outgoing:
+            self.add(out.stream, dict(out.fields), out.maxlen)
+        g = self._stream(stream).groups[group]
+        for i in ack_ids:
+            g.pending.pop(i, None)
+
+    async def dead_letter(
+        self, stream: str, group: str, dlq_stream: str, letters: Sequence[DeadLetter], maxlen: int
+    ) -> None:
+        for letter in letters:
+            self.add(dlq_stream, dead_letter_fields(stream, group, letter), maxlen)
+        g = self._stream(stream).groups[group]
+        for letter in letters:
+            g.pending.pop(letter.entry.id, None)
+
+    async def touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
+        g = self._stream(stream).groups[group]
+        for i in ids:
+            if i in g.pending:
+                g.pending[i].delivered_ms = self._clock_ms()
+                g.pending[i].consumer = consumer
+
+    async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
+        self.counters[counter_key] = self.counters.get(counter_key, 0) + n
+
+    async def backlog(self, stream: str) -> list[GroupBacklog]:
+        s = self._stream(stream)
+        return [
+            GroupBacklog(name, sum(1 for i in s.entries if _key(i) > _key(g.last_delivered)), len(g.pending))
+            for name, g in s.groups.items()
+        ]

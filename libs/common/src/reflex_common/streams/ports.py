@@ -1,0 +1,88 @@
+"""The port between the consumer loop and a stream store, and the values that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry as delivered to this consumer, with Redis's own delivery count."""
+
+    id: str
+    fields: Mapping[str, bytes]
+    deliveries: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An entry to XADD (with approximate MAXLEN) when the batch that produced it is acked."""
+
+    stream: str
+    fields: Mapping[str, bytes]
+    maxlen: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    entry: Entry
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    next_cursor: str
+    entries: list[Entry]
+    # Pending ids whose entries were trimmed or deleted from the stream before anyone acked them.
+    deleted_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupBacklog:
+    """Entries of one group not yet acked: lag (never delivered) + pending (delivered, not acked)."""
+
+    group: str
+    lag: int
+    pending: int
+
+    @property
+    def total(self) -> int:
+        return self.lag + self.pending
+
+
+class StreamPort(Protocol):
+    async def ensure_group(self, stream: str, group: str) -> None:
+        """XGROUP CREATE ... 0 MKSTREAM; an existing group is left as it is."""
+
+    async def read_own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[Entry]:
+        """This consumer's pending entries after `after_id` (XREADGROUP ... <id>), with delivery counts.
+
+        An entry trimmed from the stream comes back with empty fields."""
+
+    async def read_new(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        """Entries never delivered to the group (XREADGROUP ... >), waiting up to block_ms for one."""
+
+    async def autoclaim(
+        self, stream: str, group: str, consumer: str, min_idle_ms: int, cursor: str, count: int
+    ) -> ClaimResult:
+        """XAUTOCLAIM: take over entries idle at least min_idle_ms, with their new delivery counts."""
+
+    async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
+        """In one MULTI: XADD every outgoing entry, then XACK ack_ids."""
+
+    async def dead_letter(
+        self, stream: str, group: str, dlq_stream: str, letters: Sequence[DeadLetter], maxlen: int
+    ) -> None:
+        """In one MULTI: XADD each letter to dlq_stream (fields, error, id, delivery count), XACK it."""
+
+    async def touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
+        """Reset the idle time of entries this consumer holds, without counting a delivery
+        (XCLAIM ... JUSTID), so a slow retry is not mistaken for a dead consumer."""
+
+    async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
+        """Add n to the durable count of pending entries found trimmed away."""
+
+    async def backlog(self, stream: str) -> list[GroupBacklog]:
+        """Unacked entries per group of the stream (XINFO GROUPS); an unknown lag counts as XLEN."""

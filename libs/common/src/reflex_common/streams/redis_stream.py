@@ -1,0 +1,187 @@
+"""The Redis Streams adapter of StreamPort. The only module of the runtime that imports redis."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import BusyLoadingError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from reflex_common.errors import TransientError
+from reflex_common.streams.ports import ClaimResult, DeadLetter, Entry, GroupBacklog, Outgoing
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Errors that say "Redis cannot take this right now": retry later, the entries are not at fault.
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, ConnectionError, OSError)
+
+
+def transient_on_outage(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Translate Redis outages (and OOM / read-only replies) into TransientError."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except _TRANSIENT as exc:
+            raise TransientError(f"redis unavailable: {exc}") from exc
+        except ResponseError as exc:
+            message = str(exc)
+            if message.startswith(("OOM", "READONLY", "MASTERDOWN", "LOADING", "TRYAGAIN", "CLUSTERDOWN")):
+                raise TransientError(f"redis refused the write: {message}") from exc
+            raise
+
+    return wrapper
+
+
+def _fields(raw: dict[bytes, bytes] | None) -> dict[str, bytes]:
+    if not raw:
+        return {}
+    return {k.decode(): v for k, v in raw.items()}
+
+
+def _id(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def dead_letter_fields(stream: str, group: str, letter: DeadLetter) -> dict[str, bytes]:
+    """The DLQ entry: the original fields as they were, plus `dlq:*` fields saying what happened."""
+    fields: dict[str, bytes] = dict(letter.entry.fields)
+    fields.update(
+        {
+            "dlq:error": letter.error.encode()[:2000],
+            "dlq:original_id": letter.entry.id.encode(),
+            "dlq:stream": stream.encode(),
+            "dlq:group": group.encode(),
+            "dlq:deliveries": str(letter.entry.deliveries).encode(),
+            "dlq:failed_at_ms": str(int(time.time() * 1000)).encode(),
+        }
+    )
+    return fields
+
+
+class RedisStreams:
+    """StreamPort on Redis. `blocking` serves only XREADGROUP BLOCK: its socket timeout must exceed
+    block_ms so that a blocked read is never cut off mid-command."""
+
+    def __init__(self, commands: Redis, blocking: Redis) -> None:
+        self._r = commands
+        self._blocking = blocking
+
+    @transient_on_outage
+    async def ensure_group(self, stream: str, group: str) -> None:
+        try:
+            await self._r.xgroup_create(stream, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _delivery_counts(self, stream: str, group: str, consumer: str, ids: list[str]) -> dict[str, int]:
+        if not ids:
+            return {}
+        rows = await self._r.xpending_range(stream, group, ids[0], ids[-1], len(ids) + 100, consumer)
+        return {_id(row["message_id"]): int(row["times_delivered"]) for row in rows}
+
+    @transient_on_outage
+    async def read_own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[Entry]:
+        reply = await self._r.xreadgroup(group, consumer, {stream: after_id}, count=count)
+        raw_entries = reply[0][1] if reply else []
+        ids = [_id(entry_id) for entry_id, _ in raw_entries]
+        counts = await self._delivery_counts(stream, group, consumer, ids)
+        return [
+            Entry(id=i, fields=_fields(f), deliveries=counts.get(i, 1))
+            for i, (_, f) in zip(ids, raw_entries, strict=True)
+        ]
+
+    @transient_on_outage
+    async def read_new(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        try:
+            reply = await self._blocking.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream or group was deleted under us (FLUSHALL, DEL): join again.
+            await self.ensure_group(stream, group)
+            return []
+        if not reply:
+            return []
+        return [Entry(id=_id(i), fields=_fields(f), deliveries=1) for i, f in reply[0][1]]
+
+    @transient_on_outage
+    async def autoclaim(
+        self, stream: str, group: str, consumer: str, min_idle_ms: int, cursor: str, count: int
+    ) -> ClaimResult:
+        reply: list[Any] = await self._r.xautoclaim(stream, group, consumer, min_idle_ms, cursor, count=count)
+        next_cursor = _id(reply[0])
+        raw_entries = [(i, f) for i, f in reply[1] if i is not None]
+        deleted = [_id(i) for i in reply[2]] if len(reply) > 2 else []
+        ids = [_id(i) for i, _ in raw_entries]
+        counts = await self._delivery_counts(stream, group, consumer, ids)
+        entries = [
+            Entry(id=i, fields=_fields(f), deliveries=counts.get(i, 1))
+            for i, (_, f) in zip(ids, raw_entries, strict=True)
+        ]
+        return ClaimResult(next_cursor=next_cursor, entries=entries, deleted_ids=deleted)
+
+    @transient_on_outage
+    async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
+        if not ack_ids and not outgoing:
+            return
+        async with self._r.pipeline(transaction=True) as pipe:
+            for out in outgoing:
+                pipe.xadd(out.stream, dict(out.fields), maxlen=out.maxlen, approximate=True)
+            if ack_ids:
+                pipe.xack(stream, group, *ack_ids)
+            await pipe.execute()
+
+    @transient_on_outage
+    async def dead_letter(
+        self, stream: str, group: str, dlq_stream: str, letters: Sequence[DeadLetter], maxlen: int
+    ) -> None:
+        if not letters:
+            return
+        async with self._r.pipeline(transaction=True) as pipe:
+            for letter in letters:
+                pipe.xadd(dlq_stream, dead_letter_fields(stream, group, letter), maxlen=maxlen, approximate=True)
+            pipe.xack(stream, group, *[letter.entry.id for letter in letters])
+            await pipe.execute()
+
+    @transient_on_outage
+    async def touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
+        if ids:
+            await self._r.xclaim(stream, group, consumer, 0, list(ids), justid=True)
+
+    @transient_on_outage
+    async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
+        await self._r.incrby(counter_key, n)
+
+    @transient_on_outage
+    async def backlog(self, stream: str) -> list[GroupBacklog]:
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.xinfo_groups(stream)
+                pipe.xlen(stream)
+                groups, length = await pipe.execute()
+        except ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return []
+            raise
+        result = []
+        for g in groups:
+            lag = g.get("lag")
+            result.append(
+                GroupBacklog(
+                    group=_id(g["name"]),
+                    # Redis reports a NULL lag when it cannot tell (after XDEL / trims): assume the worst.
+                    lag=int(lag) if lag is not None else int(length),
+                    pending=int(g["pending"]),
+                )
+            )
+        return result
