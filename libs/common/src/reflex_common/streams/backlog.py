@@ -1,0 +1,59 @@
+"""A cached view of a stream's backlog, so producers can refuse or pause before trimming bites.
+
+Per-request reads of XINFO would cost a Redis round trip per webhook; instead one task refreshes the
+figure every refresh_s and callers read the cached value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import structlog
+
+from reflex_common.errors import TransientError
+from reflex_common.streams.ports import StreamPort
+
+
+class BacklogMonitor:
+    """Tracks the largest unacked backlog (lag + pending) over the groups of one stream."""
+
+    def __init__(self, port: StreamPort, stream: str, max_entries: int, refresh_s: float) -> None:
+        self._port = port
+        self._stream = stream
+        self.max_entries = max_entries
+        self._refresh_s = refresh_s
+        self.entries = 0
+        self.refreshed_at = 0.0
+        self.healthy = False
+        self._log = structlog.get_logger("backlog").bind(stream=stream)
+
+    async def refresh(self) -> int:
+        try:
+            groups = await self._port.backlog(self._stream)
+        except TransientError as exc:
+            self.healthy = False
+            self._log.warning("backlog_refresh_failed", error=str(exc))
+            raise
+        self.entries = max((g.total for g in groups), default=0)
+        self.refreshed_at = time.monotonic()
+        self.healthy = True
+        return self.entries
+
+    @property
+    def full(self) -> bool:
+        return self.entries >= self.max_entries
+
+    async def is_full(self) -> bool:
+        """Backpressure port for consumers: refreshes when the cached figure is stale."""
+        if time.monotonic() - self.refreshed_at >= self._refresh_s:
+            await self.refresh()
+        return self.full
+
+    async def run(self) -> None:
+        """Refresh forever (a background task of the ingress)."""
+        while True:
+            with contextlib.suppress(TransientError):
+                await self.refresh()
+            await asyncio.sleep(self._refresh_s)

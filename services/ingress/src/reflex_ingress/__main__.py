@@ -1,0 +1,60 @@
+"""`python -m reflex_ingress`: read the environment, configure logging and tracing, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import structlog
+import uvloop
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from reflex_common.errors import ConfigError
+from reflex_common.health import health_app, serve
+from reflex_common.logs import configure_logging
+from reflex_common.telemetry import create_tracer_provider
+from reflex_ingress.app import create_app
+from reflex_ingress.settings import IngressSettings
+from reflex_ingress.sources.config import load_sources
+from reflex_ingress.sources.registry import build_sources
+
+
+async def _serve(settings: IngressSettings) -> None:
+    sources = build_sources(load_sources(settings.sources_file))
+    provider = create_tracer_provider("reflex-ingress")
+    registry = CollectorRegistry()
+    app = create_app(settings, sources, provider.get_tracer("reflex_ingress"), registry)
+    log = structlog.get_logger("ingress")
+    ops = health_app(registry, {}, lambda: True)
+    async with serve(ops, settings.health_port):
+        runner = web.AppRunner(app, access_log=None, handle_signals=True, shutdown_timeout=10.0)
+        await runner.setup()
+        await web.TCPSite(runner, settings.http_host, settings.http_port, backlog=1024).start()
+        log.info("ingress_started", port=settings.http_port, sources=sorted(sources))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        import signal
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("ingress_stopping")
+        # aiohttp's documented order: stop accepting, let in-flight requests finish, then
+        # cleanup_ctx (which writes whatever is still queued for Redis).
+        await runner.cleanup()
+    provider.shutdown()
+
+
+def main() -> None:
+    settings = IngressSettings()
+    configure_logging(settings.log_level, service="ingress")
+    try:
+        uvloop.run(_serve(settings))
+    except ConfigError as exc:
+        print(f"reflex-ingress: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

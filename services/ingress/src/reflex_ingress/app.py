@@ -1,0 +1,84 @@
+"""The composition root of the ingress: create_app() builds an app that has not started."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from opentelemetry.trace import Tracer
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from reflex_common.streams.backlog import BacklogMonitor
+from reflex_common.streams.redis_stream import RedisStreams
+from reflex_ingress import handlers
+from reflex_ingress.enqueuer import Enqueuer
+from reflex_ingress.keys import (
+    BACKLOG,
+    ENQUEUER,
+    INGRESS_METRICS,
+    REDIS,
+    REGISTRY,
+    SETTINGS,
+    SOURCES,
+    TRACER,
+)
+from reflex_ingress.metrics import IngressMetrics
+from reflex_ingress.settings import IngressSettings
+from reflex_ingress.sources.registry import Source
+
+
+def create_app(
+    settings: IngressSettings, sources: dict[str, Source], tracer: Tracer, registry: CollectorRegistry
+) -> web.Application:
+    largest = max((s.config.max_body_bytes for s in sources.values()), default=1024 * 1024)
+    app = web.Application(client_max_size=largest + 1)
+    app[SETTINGS] = settings
+    app[SOURCES] = sources
+    app[TRACER] = tracer
+    app[REGISTRY] = registry
+    app[INGRESS_METRICS] = IngressMetrics(registry)
+    app.cleanup_ctx.append(_redis_ctx)
+    app.router.add_route("POST", "/api/v1/events/{source}", handlers.receive_webhook)
+    # Some providers prove endpoint ownership with a GET challenge (Meta, Microsoft Graph).
+    app.router.add_route("GET", "/api/v1/events/{source}", handlers.receive_webhook)
+    app.router.add_get("/livez", handlers.livez)
+    app.router.add_get("/readyz", handlers.readyz)
+    return app
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    keys = settings.keys
+    redis = Redis.from_url(
+        settings.redis_url, socket_timeout=settings.redis_timeout_s, socket_connect_timeout=settings.redis_timeout_s,
+        max_connections=64,
+    )
+    port = RedisStreams(redis, redis)
+    # Create the readers' groups first, so the backlog is measured from the very first event.
+    for group in settings.raw_groups:
+        with contextlib.suppress(Exception):
+            await port.ensure_group(keys.raw_stream, group)
+    backlog = BacklogMonitor(port, keys.raw_stream, settings.max_backlog_entries, settings.backlog_refresh_s)
+    enqueuer = Enqueuer(
+        redis, keys.raw_stream, settings.stream_maxlen,
+        batch_max=settings.write_batch_max, max_pending=settings.max_pending_writes,
+    )
+    app[REDIS] = redis
+    app[BACKLOG] = backlog
+    app[ENQUEUER] = enqueuer
+    app[INGRESS_METRICS].backlog.set_function(lambda: backlog.entries)
+    with contextlib.suppress(Exception):
+        await backlog.refresh()
+    monitor = asyncio.create_task(backlog.run(), name="backlog-monitor")
+    await enqueuer.start()
+    try:
+        yield
+    finally:
+        monitor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await monitor
+        await enqueuer.stop()
+        await redis.aclose()

@@ -1,0 +1,169 @@
+"""The webhook endpoint: verify, size-check, JSON-check, enqueue, answer. Nothing else."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import orjson
+import structlog
+from aiohttp import web
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from reflex_common.ids import new_event_id
+from reflex_common.schemas import RawEvent
+from reflex_common.telemetry import context_from, traceparent_of
+from reflex_ingress.enqueuer import EnqueueFailed, Overloaded
+from reflex_ingress.keys import BACKLOG, ENQUEUER, INGRESS_METRICS, REDIS, SETTINGS, SOURCES, TRACER
+from reflex_ingress.sources.registry import Source
+from reflex_ingress.sources.request import Rejected, WebhookRequest
+
+log = structlog.get_logger("ingress")
+
+# Headers that never travel into the stream: credentials and signatures.
+_SECRET_HEADER_MARKS = ("authorization", "cookie", "token", "secret", "signature", "hmac", "password")
+
+
+def _json_error(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps({"error": message, **extra}), content_type="application/json",
+        headers=headers,
+    )
+
+
+def _kept_headers(request: web.Request) -> dict[str, str]:
+    kept: dict[str, str] = {}
+    for name, value in request.headers.items():
+        lower = name.lower()
+        if any(mark in lower for mark in _SECRET_HEADER_MARKS):
+            continue
+        kept[lower] = f"{kept[lower]}, {value}" if lower in kept else value
+    return kept
+
+
+def public_url(request: web.Request) -> str:
+    """The URL the sender signed: the configured base URL, or the proxy's forwarded scheme and host."""
+    settings = request.app[SETTINGS]
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/") + request.rel_url.raw_path_qs
+    scheme, host = request.scheme, request.host
+    if settings.trust_forwarded_headers:
+        scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip()
+        host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip()
+    return f"{scheme}://{host}{request.rel_url.raw_path_qs}"
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None when it exceeds limit (never a truncated body)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def receive_webhook(request: web.Request) -> web.Response:
+    app = request.app
+    name = request.match_info["source"]
+    source = app[SOURCES].get(name)
+    metrics = app[INGRESS_METRICS]
+    if source is None:
+        metrics.requests.labels("unknown", "404").inc()
+        return _json_error(404, f"unknown source {name!r}")
+    parent = context_from(request.headers.get("traceparent"))
+    with app[TRACER].start_as_current_span(
+        f"{request.method} /api/v1/events/{{source}}", context=parent, kind=SpanKind.SERVER,
+        attributes={"http.request.method": request.method, "reflex.source": name},
+    ) as span:
+        response = await _handle(request, source)
+        span.set_attribute("http.response.status_code", response.status)
+        if response.status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+        metrics.requests.labels(name, str(response.status)).inc()
+        return response
+
+
+async def _handle(request: web.Request, source: Source) -> web.Response:
+    app = request.app
+    settings = app[SETTINGS]
+    retry_after = {"Retry-After": str(settings.retry_after_s)}
+    received_ms = int(time.time() * 1000)
+    limit = source.config.max_body_bytes
+    body = await _read_body(request, limit)
+    if body is None:
+        return _json_error(413, f"body larger than {limit} bytes", max_body_bytes=limit)
+    wreq = WebhookRequest(
+        method=request.method,
+        url=public_url(request),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query),
+        body=body,
+        content_type=request.content_type,
+    )
+    now = datetime.fromtimestamp(received_ms / 1000, tz=UTC)
+    try:
+        verified = source.verifier.verify(wreq, now)
+    except Rejected as rejected:
+        log.info("webhook_rejected", source=source.name, status=rejected.status, reason=rejected.reason)
+        return _json_error(rejected.status, rejected.reason)
+    if verified.secret_index is not None:
+        app[INGRESS_METRICS].secret_matches.labels(source.name, str(verified.secret_index)).inc()
+    if verified.reply is not None:
+        reply = verified.reply
+        return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
+    if source.verifier.sends_json and request.content_type != "application/x-www-form-urlencoded":
+        try:
+            orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return _json_error(400, f"body is not valid JSON: {exc}")
+    backlog = app[BACKLOG]
+    if backlog.full:
+        return _json_error(429, "backlog over its bound; retry later", retry_after, backlog=backlog.entries)
+    event_id = new_event_id(received_ms)
+    with app[TRACER].start_as_current_span("raw publish", kind=SpanKind.PRODUCER) as producer:
+        raw = RawEvent(
+            event_id=event_id,
+            source=source.name,
+            kind=source.kind,
+            received_at_ms=received_ms,
+            body=body,
+            headers=_kept_headers(request),
+            content_type=request.content_type,
+            delivery_key=verified.delivery_key,
+            traceparent=traceparent_of(producer),
+        )
+        try:
+            stream_id = await app[ENQUEUER].submit(raw.to_fields())
+        except Overloaded as exc:
+            return _json_error(429, f"ingress overloaded: {exc}", retry_after)
+        except EnqueueFailed as exc:
+            producer.set_status(Status(StatusCode.ERROR, str(exc)))
+            log.warning("webhook_not_stored", source=source.name, error=str(exc))
+            return _json_error(503, "could not store the event; retry later", retry_after)
+        producer.set_attribute("messaging.message.id", stream_id)
+    log.debug("webhook_accepted", source=source.name, event_id=event_id, stream_id=stream_id,
+              delivery_key=verified.delivery_key)
+    return web.Response(status=202, body=orjson.dumps({"id": event_id}), content_type="application/json")
+
+
+async def livez(request: web.Request) -> web.Response:
+    alive = request.app[ENQUEUER].alive
+    return _json_error(503, "enqueuer stopped") if not alive else web.json_response({"alive": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, bool] = {}
+    try:
+        checks["redis"] = bool(await request.app[REDIS].ping())
+    except Exception:
+        checks["redis"] = False
+    checks["backlog_known"] = request.app[BACKLOG].healthy
+    ok = all(checks.values())
+    return web.Response(
+        status=200 if ok else 503, body=orjson.dumps({"ready": ok, "checks": checks}), content_type="application/json"
+    )

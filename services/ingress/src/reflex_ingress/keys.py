@@ -1,0 +1,23 @@
+"""Typed keys of the state the ingress keeps on its aiohttp app (no globals)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from opentelemetry.trace import Tracer
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from reflex_common.streams.backlog import BacklogMonitor
+from reflex_ingress.enqueuer import Enqueuer
+from reflex_ingress.metrics import IngressMetrics
+from reflex_ingress.settings import IngressSettings
+from reflex_ingress.sources.registry import Source
+
+SETTINGS = web.AppKey("settings", IngressSettings)
+SOURCES = web.AppKey("sources", dict[str, Source])
+TRACER = web.AppKey("tracer", Tracer)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+INGRESS_METRICS = web.AppKey("ingress_metrics", IngressMetrics)
+REDIS = web.AppKey("redis", Redis)
+ENQUEUER = web.AppKey("enqueuer", Enqueuer)
+BACKLOG = web.AppKey("backlog", BacklogMonitor)

@@ -1,0 +1,23 @@
+"""Prometheus metrics of the ingress."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class IngressMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "reflex_ingress_requests_total", "Webhook requests by source and HTTP status.", ["source", "status"],
+            registry=registry,
+        )
+        self.secret_matches = Counter(
+            "reflex_ingress_secret_matches_total",
+            "Verified requests by which configured secret matched (by index), to follow a rotation.",
+            ["source", "secret_index"],
+            registry=registry,
+        )
+        self.backlog = Gauge(
+            "reflex_ingress_raw_backlog_entries", "Unacked entries of the raw stream (largest group).",
+            registry=registry,
+        )

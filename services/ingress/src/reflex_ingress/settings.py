@@ -1,0 +1,30 @@
+"""Ingress settings, read from the environment once by main()."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from reflex_common.settings import CommonSettings
+
+
+class IngressSettings(CommonSettings):
+    http_host: str = "0.0.0.0"
+    http_port: int = 8080
+    # The YAML file naming the webhook sources (see the README).
+    sources_file: Path = Path("sources.yaml")
+    # Consumer groups that read the raw stream; the ingress creates them so that its backlog is
+    # measured (and protected from trimming) even before the first event-processor starts.
+    raw_groups: tuple[str, ...] = ("event-processor",)
+    # Answer 429 / 503 with this Retry-After.
+    retry_after_s: int = Field(default=5, ge=1)
+    # XADDs waiting for Redis at once; past this the ingress answers 429 instead of queueing more.
+    max_pending_writes: int = Field(default=10_000, ge=1)
+    # Writes of concurrent requests share one pipeline of at most this many XADDs.
+    write_batch_max: int = Field(default=512, ge=1)
+    redis_timeout_s: float = Field(default=2.0, gt=0)
+    # Twilio-style schemes sign the public URL: set it when a proxy rewrites scheme or host...
+    public_base_url: str | None = None
+    # ...or trust X-Forwarded-Proto / X-Forwarded-Host from the proxy in front of the ingress.
+    trust_forwarded_headers: bool = False

@@ -1,0 +1,1 @@
+"""Webhook sources: their configuration, secrets and per-kind verification."""

@@ -1,0 +1,66 @@
+"""The SOURCES_FILE: which webhook sources exist, of which kind, with which secrets and limits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from reflex_common.errors import ConfigError
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+class SecretSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: str
+    not_after: datetime | None = None
+
+
+class SourceConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    kind: str
+    secrets: list[str | SecretSpec] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1, le=64 * 1024 * 1024)
+    # Replay window for schemes that sign a timestamp; None = the kind's default.
+    replay_window_s: int | None = Field(default=None, ge=1)
+    # How long the ingress remembers a delivery key to drop the sender's retries; None = kind default.
+    dedup_horizon_s: int | None = Field(default=None, ge=0)
+    # Kind-specific settings (header names, algorithms, verify tokens, ...).
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def secret_specs(self) -> list[SecretSpec]:
+        return [SecretSpec(value=s) if isinstance(s, str) else s for s in self.secrets]
+
+
+class SourcesFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sources: list[SourceConfig]
+
+
+def load_sources(path: Path) -> list[SourceConfig]:
+    """Parse and validate the file; any problem is a ConfigError naming the file and the field."""
+    try:
+        raw: Any = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"SOURCES_FILE {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"SOURCES_FILE {path}: not valid YAML: {exc}") from exc
+    try:
+        parsed = SourcesFile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"SOURCES_FILE {path}: {where}: {first['msg']}") from exc
+    names = [s.name for s in parsed.sources]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"SOURCES_FILE {path}: duplicate source names: {', '.join(duplicates)}")
+    return parsed.sources

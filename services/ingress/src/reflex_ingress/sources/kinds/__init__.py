@@ -1,0 +1,1 @@
+"""One module per source kind; registry.py maps kind names to their builders."""

@@ -1,0 +1,44 @@
+"""GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`; the delivery id is
+`X-GitHub-Delivery`, the event name `X-GitHub-Event`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from reflex_ingress.sources.config import SourceConfig
+from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
+from reflex_ingress.sources.secrets import SecretRing
+from reflex_ingress.sources.verifier import bad_signature, first_match, hmac_digest, require_header
+
+# GitHub retries failed deliveries only when asked to (redelivery) — keep keys for a day.
+DEDUP_HORIZON_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class GitHubVerifier:
+    ring: SecretRing
+    header: str = "x-hub-signature-256"
+    sends_json: bool = True
+    dedup_horizon_s: int = DEDUP_HORIZON_S
+
+    def verify(self, request: WebhookRequest, now: datetime) -> Verified:
+        signature = require_header(request, self.header)
+        scheme, _, hex_digest = signature.partition("=")
+        if scheme.strip().lower() != "sha256" or not hex_digest:
+            raise Rejected(401, f"{self.header} must be sha256=<hex>")
+        try:
+            provided = bytes.fromhex(hex_digest.strip())
+        except ValueError as exc:
+            raise Rejected(401, f"{self.header} is not hex") from exc
+        index = first_match(self.ring, now, lambda key: hmac_digest("sha256", key, request.body), [provided])
+        if index is None:
+            raise bad_signature()
+        return Verified(delivery_key=request.header("x-github-delivery"), secret_index=index)
+
+
+def build(config: SourceConfig, ring: SecretRing) -> GitHubVerifier:
+    return GitHubVerifier(
+        ring=ring,
+        dedup_horizon_s=config.dedup_horizon_s if config.dedup_horizon_s is not None else DEDUP_HORIZON_S,
+    )

@@ -1,0 +1,29 @@
+"""`none`: no verification at all. Exists only because a source says so explicitly; never a default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from reflex_ingress.sources.config import SourceConfig
+from reflex_ingress.sources.request import Verified, WebhookRequest
+from reflex_ingress.sources.secrets import SecretRing
+
+
+@dataclass(frozen=True)
+class NoVerification:
+    delivery_key_header: str | None = None
+    sends_json: bool = True
+    dedup_horizon_s: int = 0
+
+    def verify(self, request: WebhookRequest, now: datetime) -> Verified:
+        key = request.header(self.delivery_key_header) if self.delivery_key_header else None
+        return Verified(delivery_key=key)
+
+
+def build(config: SourceConfig, ring: SecretRing) -> NoVerification:
+    return NoVerification(
+        delivery_key_header=config.options.get("delivery_key_header"),
+        sends_json=bool(config.options.get("sends_json", True)),
+        dedup_horizon_s=config.dedup_horizon_s or 0,
+    )

@@ -1,0 +1,52 @@
+"""What a verifier sees of an HTTP request, and what it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from reflex_common.errors import ReflexError
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    method: str
+    # The public URL the sender signed (scheme and host as the sender saw them), with the query.
+    url: str
+    # Lower-cased header names; repeated headers joined with ", ".
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    content_type: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A synchronous answer (a provider's endpoint challenge); nothing is queued for it."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/plain"
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    # The sender's natural dedup key (GitHub's delivery id, Stripe's event id, ...), if any.
+    delivery_key: str | None = None
+    # Which configured secret matched (by index, never the secret itself).
+    secret_index: int | None = None
+    reply: Reply | None = None
+    # Headers that must not travel further (tokens); signature headers are dropped anyway.
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+class Rejected(ReflexError):
+    """The request fails verification: answer `status` with `reason` and store nothing."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
