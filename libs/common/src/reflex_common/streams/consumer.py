@@ -165,7 +165,7 @@ class Consumer:
 
     async def _drained(self) -> bool:
         """Burst mode: nothing unread, and nothing pending (or only entries not yet idle enough)."""
-        groups = await self._port.backlog(self._cfg.stream)
+        groups = await self._retrying(lambda: self._port.backlog(self._cfg.stream), [])
         mine = next((g for g in groups if g.group == self._cfg.group), None)
         if mine is None or mine.total == 0:
             return True
@@ -308,6 +308,8 @@ class Consumer:
             try:
                 return await call()
             except TransientError as exc:
+                # Retrying is progress as far as liveness goes: an outage must not restart the pod.
+                self.last_progress_at = self._clock()
                 self._metrics.transient_errors.labels(self._cfg.stream, self._cfg.group).inc()
                 self._log.warning("transient_failure", error=str(exc), retry_in_s=round(delay_s, 3))
             if self._stopping:

@@ -132,6 +132,10 @@ class MemoryStreams:
         for i in ack_ids:
             g.pending.pop(i, None)
 
+    async def publish(self, outgoing: Sequence[Outgoing]) -> None:
+        for out in outgoing:
+            self.add(out.stream, dict(out.fields), out.maxlen)
+
     async def dead_letter(
         self, stream: str, group: str, dlq_stream: str, letters: Sequence[DeadLetter], maxlen: int
     ) -> None:

@@ -72,6 +72,9 @@ class StreamPort(Protocol):
     async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
         """In one MULTI: XADD every outgoing entry, then XACK ack_ids."""
 
+    async def publish(self, outgoing: Sequence[Outgoing]) -> None:
+        """XADD the entries in one MULTI (all or none)."""
+
     async def dead_letter(
         self, stream: str, group: str, dlq_stream: str, letters: Sequence[DeadLetter], maxlen: int
     ) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
@@ -142,6 +143,15 @@ class RedisStreams:
             await pipe.execute()
 
     @transient_on_outage
+    async def publish(self, outgoing: Sequence[Outgoing]) -> None:
+        if not outgoing:
+            return
+        async with self._r.pipeline(transaction=True) as pipe:
+            for out in outgoing:
+                pipe.xadd(out.stream, dict(out.fields), maxlen=out.maxlen, approximate=True)
+            await pipe.execute()
+
+    @transient_on_outage
     async def dead_letter(
         self, stream: str, group: str, dlq_stream: str, letters: Sequence[DeadLetter], maxlen: int
     ) -> None:
@@ -185,3 +195,23 @@ class RedisStreams:
                 )
             )
         return result
+
+
+@contextlib.asynccontextmanager
+async def open_redis_streams(
+    redis_url: str, block_ms: int, *, command_timeout_s: float = 5.0
+) -> AsyncIterator[tuple[RedisStreams, Redis]]:
+    """A RedisStreams with its two clients: one for commands, one single connection for blocking
+    reads whose socket timeout exceeds BLOCK. Yields the port and the command client."""
+    commands = Redis.from_url(redis_url, socket_timeout=command_timeout_s, socket_connect_timeout=command_timeout_s)
+    blocking = Redis.from_url(
+        redis_url,
+        socket_timeout=block_ms / 1000 + command_timeout_s,
+        socket_connect_timeout=command_timeout_s,
+        single_connection_client=True,
+    )
+    try:
+        yield RedisStreams(commands, blocking), commands
+    finally:
+        await blocking.aclose()
+        await commands.aclose()

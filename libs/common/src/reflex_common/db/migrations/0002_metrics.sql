@@ -18,5 +18,10 @@ CREATE TABLE metric_series (
     source         text        NOT NULL,
     type           text        NOT NULL,
     closed_through timestamptz NOT NULL,
+    -- start of the newest window any event of the series fell in (the event-time watermark)
+    last_event_window timestamptz NOT NULL,
     PRIMARY KEY (source, type)
 );
+-- Windows not yet closed, or whose count changed after they were emitted (a revision is due).
+CREATE INDEX metric_counts_unsettled ON metric_counts (window_start)
+    WHERE emitted_count IS NULL OR count <> emitted_count;

@@ -1,0 +1,59 @@
+"""Running a worker service: health endpoint, SIGTERM wiring, drain within a grace period.
+
+Used by the `__main__` of each worker; the worker objects themselves know nothing of signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Mapping
+from typing import Protocol
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from reflex_common.health import Check, health_app, serve
+
+
+class Runnable(Protocol):
+    ready_checks: Mapping[str, Check]
+
+    async def run(self, *, burst: bool = False) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def alive(self) -> bool: ...
+
+
+async def run_until_signalled(
+    worker: Runnable, registry: CollectorRegistry, health_port: int, drain_grace_s: float
+) -> int:
+    """Serve /metrics, /livez, /readyz and run the worker until SIGTERM/SIGINT. On the signal the
+    worker stops reading and finishes the batch in hand; past drain_grace_s it is cancelled (its
+    unacked entries stay pending and are recovered on the next start). Returns the exit code."""
+    log = structlog.get_logger("runner")
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(worker.run(), name="worker")
+    deadline: list[asyncio.TimerHandle] = []
+
+    def on_signal(signum: int) -> None:
+        log.info("stop_requested", signal=signal.Signals(signum).name, grace_s=drain_grace_s)
+        worker.stop()
+        if not deadline:
+            deadline.append(loop.call_later(drain_grace_s, task.cancel))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    async with serve(health_app(registry, worker.ready_checks, worker.alive), health_port):
+        try:
+            await task
+        except asyncio.CancelledError:
+            log.error("drain_timed_out", grace_s=drain_grace_s)
+            return 1
+        finally:
+            for handle in deadline:
+                handle.cancel()
+    log.info("worker_exited")
+    return 0
+

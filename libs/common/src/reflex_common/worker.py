@@ -1,0 +1,82 @@
+"""A stream-consumer service assembled: preparation (migrations, groups), the consumer loop, side
+tasks (timers), readiness from real pings and liveness from loop progress."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+import structlog
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from reflex_common.errors import TransientError
+from reflex_common.health import Check
+from reflex_common.streams import Consumer
+
+
+def ping_checks(redis: Redis, pool: AsyncConnectionPool) -> dict[str, Check]:
+    async def redis_ok() -> bool:
+        return bool(await redis.ping())
+
+    async def database_ok() -> bool:
+        async with pool.connection(timeout=2.0) as conn:
+            await conn.execute("SELECT 1")
+        return True
+
+    return {"redis": redis_ok, "database": database_ok}
+
+
+class ConsumerWorker:
+    def __init__(
+        self,
+        consumer: Consumer,
+        prepare: Callable[[], Awaitable[None]],
+        checks: Mapping[str, Check],
+        *,
+        liveness_s: float,
+        side_tasks: Sequence[Callable[[], Awaitable[None]]] = (),
+    ) -> None:
+        self.consumer = consumer
+        self._prepare = prepare
+        self._liveness_s = liveness_s
+        self._side_tasks = side_tasks
+        self._prepared = False
+        self._log = structlog.get_logger("worker")
+
+        async def joined() -> bool:
+            return consumer.joined
+
+        self.ready_checks: Mapping[str, Check] = {**checks, "group_joined": joined}
+
+    async def prepare(self) -> None:
+        """Apply migrations and create groups, retrying while a dependency is down."""
+        delay_s = 0.1
+        while not self._prepared and not self.consumer.stopping:
+            try:
+                await self._prepare()
+                self._prepared = True
+            except TransientError as exc:
+                self._log.warning("prepare_failed", error=str(exc), retry_in_s=delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5.0)
+
+    async def run(self, *, burst: bool = False) -> None:
+        await self.prepare()
+        tasks = [asyncio.create_task(side(), name="side-task") for side in self._side_tasks]
+        try:
+            await self.consumer.run(burst=burst)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def stop(self) -> None:
+        self.consumer.stop()
+
+    def alive(self) -> bool:
+        return time.monotonic() - self.consumer.last_progress_at < self._liveness_s

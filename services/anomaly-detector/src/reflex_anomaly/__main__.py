@@ -1,0 +1,27 @@
+"""`python -m reflex_anomaly`: read the environment, configure logging, run."""
+
+from __future__ import annotations
+
+import uvloop
+from prometheus_client import CollectorRegistry
+
+from reflex_common.logs import configure_logging
+from reflex_common.runner import run_until_signalled
+from reflex_anomaly.settings import AnomalySettings
+from reflex_anomaly.worker import create_worker
+
+
+async def _run(settings: AnomalySettings) -> int:
+    registry = CollectorRegistry()
+    async with create_worker(settings, registry) as worker:
+        return await run_until_signalled(worker, registry, settings.health_port, settings.drain_grace_s)
+
+
+def main() -> None:
+    settings = AnomalySettings()
+    configure_logging(settings.log_level, service="anomaly-detector")
+    raise SystemExit(uvloop.run(_run(settings)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Per-kind adapters: pure functions from a raw webhook to the fields of a domain event."""

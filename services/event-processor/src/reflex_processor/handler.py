@@ -1,0 +1,69 @@
+"""The event-processor's batch handler: normalize, persist, forward."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+from opentelemetry.trace import SpanKind, Tracer
+from prometheus_client import CollectorRegistry, Counter
+from psycopg_pool import AsyncConnectionPool
+
+from reflex_common.db import transient_db
+from reflex_common.errors import InvalidMessage
+from reflex_common.schemas import DomainEvent, RawEvent
+from reflex_common.streams import Entry, Outcome, Outgoing
+from reflex_common.telemetry import entry_context, traceparent_of
+from reflex_processor.normalizer import normalize
+from reflex_processor.store import store_events
+
+
+class ProcessorMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "reflex_processor_events_total", "Domain events by source, kind and outcome.",
+            ["source", "outcome"], registry=registry,
+        )
+
+
+class EventHandler:
+    def __init__(
+        self, pool: AsyncConnectionPool, tracer: Tracer, metrics: ProcessorMetrics, events_stream: str, maxlen: int
+    ) -> None:
+        self._pool = pool
+        self._tracer = tracer
+        self._metrics = metrics
+        self._events_stream = events_stream
+        self._maxlen = maxlen
+        self._log = structlog.get_logger("processor")
+
+    async def handle(self, entries: Sequence[Entry]) -> Outcome:
+        outcome = Outcome()
+        ready: list[tuple[Entry, DomainEvent, str | None]] = []
+        for entry in entries:
+            with self._tracer.start_as_current_span(
+                "raw process", context=entry_context(entry.fields), kind=SpanKind.CONSUMER,
+                attributes={"messaging.message.id": entry.id, "messaging.destination.name": "raw"},
+            ) as span:
+                try:
+                    event = normalize(RawEvent.from_fields(entry.fields))
+                except InvalidMessage as exc:
+                    outcome.invalid[entry.id] = str(exc)
+                    continue
+                span.set_attribute("reflex.event_id", event.event_id)
+                ready.append((entry, event, traceparent_of(span)))
+        if not ready:
+            return outcome
+        with transient_db():
+            async with self._pool.connection() as conn, conn.transaction():
+                stored = await store_events(conn, [(entry.id, event) for entry, event, _ in ready])
+        for entry, event, traceparent in ready:
+            outcome.done.append(entry.id)
+            if event.event_id in stored:
+                outcome.forward.append(Outgoing(self._events_stream, event.to_fields(traceparent), self._maxlen))
+                self._metrics.events.labels(event.source, "stored").inc()
+            else:
+                self._metrics.events.labels(event.source, "duplicate").inc()
+                self._log.info("duplicate_delivery", event_id=event.event_id, source=event.source,
+                               delivery_key=event.delivery_key)
+        return outcome

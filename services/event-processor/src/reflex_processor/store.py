@@ -1,0 +1,44 @@
+"""Writes domain events to Postgres idempotently: COPY into a staging table, then one
+INSERT ... ON CONFLICT DO NOTHING. A redelivered entry (same event id) or a repeat of the sender's
+delivery key never makes a second row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+import psycopg
+
+from reflex_common.schemas import DomainEvent
+
+_COLUMNS = "event_id, source, kind, type, occurred_at, received_at, delivery_key, entity, payload, stream_id"
+
+_STAGE = f"""
+CREATE TEMP TABLE IF NOT EXISTS events_stage (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+"""
+
+
+async def store_events(
+    conn: psycopg.AsyncConnection[tuple[object, ...]], events: Sequence[tuple[str, DomainEvent]]
+) -> set[str]:
+    """Insert (stream_id, event) pairs in the connection's open transaction. Returns the event ids
+    that are in the table afterwards (inserted now or by an earlier delivery); the others were
+    repeats of a delivery key already stored under another event id."""
+    if not events:
+        return set()
+    await conn.execute(_STAGE)
+    async with conn.cursor().copy(f"COPY events_stage ({_COLUMNS}) FROM STDIN") as copy:
+        for stream_id, e in events:
+            await copy.write_row(
+                (
+                    e.event_id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.delivery_key,
+                    e.entity, orjson.dumps(e.payload).decode(), stream_id,
+                )
+            )
+    await conn.execute(
+        f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM events_stage ORDER BY event_id ON CONFLICT DO NOTHING"
+    )
+    cur = await conn.execute(
+        "SELECT event_id::text FROM events WHERE event_id = ANY(%s::uuid[])", ([e.event_id for _, e in events],)
+    )
+    return {str(row[0]) for row in await cur.fetchall()}

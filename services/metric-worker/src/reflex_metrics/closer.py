@@ -1,0 +1,142 @@
+"""Closes count windows and sends them to the windows stream for the anomaly-detector.
+
+A window closes by wall clock or by event time (see windowing.close_boundary), so a silent series
+still closes its windows, with 0. Windows whose count changed after they were sent (late events)
+are sent again with revision + 1. The XADD happens before the commit: a crash in between sends a
+window twice, never zero times, and the detector ignores repeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import structlog
+from psycopg_pool import AsyncConnectionPool
+
+from reflex_common.db import transient_db
+from reflex_common.errors import TransientError
+from reflex_common.schemas import ClosedWindow
+from reflex_common.streams import Outgoing, StreamPort
+from reflex_metrics.windowing import close_boundary
+
+_LOCK_ID = 0x5EF1E8  # one closer at a time across metric-worker replicas
+
+_NEW_WINDOWS = """
+WITH due AS (
+    SELECT source, type, closed_through,
+           least(%(boundary)s, closed_through + %(max_windows)s * %(window)s) AS until
+    FROM metric_series WHERE closed_through < %(boundary)s
+    ORDER BY source, type
+    FOR UPDATE
+), windows AS (
+    SELECT d.source, d.type, w AS window_start
+    FROM due d, generate_series(d.closed_through, d.until - %(window)s, %(window)s) AS w
+)
+SELECT w.source, w.type, w.window_start, coalesce(c.count, 0)
+FROM windows w LEFT JOIN metric_counts c USING (source, type, window_start)
+ORDER BY w.window_start, w.source, w.type
+"""
+
+_REVISIONS = """
+SELECT c.source, c.type, c.window_start, c.count, c.emitted_revision + 1
+FROM metric_counts c JOIN metric_series s USING (source, type)
+WHERE (c.emitted_count IS NULL OR c.count <> c.emitted_count)
+  AND c.emitted_revision >= 0 AND c.window_start < s.closed_through
+ORDER BY c.window_start, c.source, c.type
+FOR UPDATE OF c
+"""
+
+_MARK = """
+INSERT INTO metric_counts (source, type, window_start, count, emitted_count, emitted_revision)
+VALUES (%s, %s, %s, %s, %s, %s)
+ON CONFLICT (source, type, window_start) DO UPDATE
+SET emitted_count = EXCLUDED.emitted_count, emitted_revision = EXCLUDED.emitted_revision
+"""
+
+_ADVANCE = """
+UPDATE metric_series
+SET closed_through = least(%(boundary)s, closed_through + %(max_windows)s * %(window)s)
+WHERE closed_through < %(boundary)s
+"""
+
+
+class WindowCloser:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        port: StreamPort,
+        windows_stream: str,
+        maxlen: int,
+        *,
+        window_s: int,
+        lateness_s: float,
+        max_windows_per_pass: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
+    ) -> None:
+        self._pool = pool
+        self._port = port
+        self._stream = windows_stream
+        self._maxlen = maxlen
+        self._window = timedelta(seconds=window_s)
+        self._window_s = window_s
+        self._lateness_s = lateness_s
+        self._max_windows = max_windows_per_pass
+        self._clock = clock
+        self._log = structlog.get_logger("closer")
+
+    async def close(self, now: datetime | None = None) -> list[ClosedWindow]:
+        """One pass: close what is due, revise what changed, send both. Returns what was sent."""
+        now = now or self._clock()
+        with transient_db():
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK_ID,))
+                row = await cur.fetchone()
+                if not row or not row[0]:
+                    return []  # another replica is closing
+                return await self._close_locked(conn, now)
+
+    async def _close_locked(self, conn: psycopg.AsyncConnection[tuple[object, ...]], now: datetime) -> list[ClosedWindow]:
+        cur = await conn.execute("SELECT max(last_event_window) FROM metric_series")
+        row = await cur.fetchone()
+        newest_event = row[0] + self._window if row and row[0] else None
+        boundary = close_boundary(now, newest_event, self._window_s, self._lateness_s)
+        params = {"boundary": boundary, "window": self._window, "max_windows": self._max_windows}
+        closed: list[ClosedWindow] = []
+        marks: list[tuple[object, ...]] = []
+        cur = await conn.execute(_REVISIONS)
+        for source, type_, start, count, revision in await cur.fetchall():
+            closed.append(self._window_of(source, type_, start, count, revision))
+            marks.append((source, type_, start, count, count, revision))
+        cur = await conn.execute(_NEW_WINDOWS, params)
+        for source, type_, start, count in await cur.fetchall():
+            closed.append(self._window_of(source, type_, start, count, 0))
+            marks.append((source, type_, start, count, count, 0))
+        if not closed:
+            return []
+        async with conn.cursor() as c:
+            await c.executemany(_MARK, marks)
+        await conn.execute(_ADVANCE, params)
+        # Send before the commit: if sending fails, nothing is marked and the next pass retries.
+        await self._port.publish([Outgoing(self._stream, w.to_fields(), self._maxlen) for w in closed])
+        self._log.info("windows_closed", count=len(closed), boundary=boundary.isoformat(),
+                       revisions=sum(1 for w in closed if w.revision))
+        return closed
+
+    def _window_of(self, source: object, type_: object, start: object, count: object, revision: object) -> ClosedWindow:
+        assert isinstance(start, datetime)
+        return ClosedWindow(
+            source=str(source), type=str(type_), window_start=start, window_s=self._window_s,
+            count=int(str(count)), revision=int(str(revision)),
+        )
+
+    async def run(self, interval_s: float) -> None:
+        """Close windows every interval_s, forever (a side task of the worker)."""
+        while True:
+            try:
+                await self.close()
+            except TransientError as exc:
+                self._log.warning("close_failed", error=str(exc))
+            await asyncio.sleep(interval_s)

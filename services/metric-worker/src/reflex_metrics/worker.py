@@ -1,0 +1,51 @@
+"""The composition root of the metric-worker: the counting consumer plus the window closer."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from opentelemetry.trace import Tracer
+from prometheus_client import CollectorRegistry
+
+from reflex_common.db import apply_migrations, open_pool, transient_db
+from reflex_common.keys import METRICS_GROUP
+from reflex_common.streams import Consumer, ConsumerConfig
+from reflex_common.streams.consumer_metrics import ConsumerMetrics
+from reflex_common.streams.redis_stream import open_redis_streams
+from reflex_common.worker import ConsumerWorker, ping_checks
+from reflex_metrics.closer import WindowCloser
+from reflex_metrics.counter import CountHandler
+from reflex_metrics.settings import MetricSettings
+
+
+@contextlib.asynccontextmanager
+async def create_worker(
+    settings: MetricSettings, tracer: Tracer, registry: CollectorRegistry
+) -> AsyncIterator[tuple[ConsumerWorker, WindowCloser]]:
+    keys = settings.keys
+    async with (
+        open_redis_streams(settings.redis_url, settings.block_ms) as (port, redis),
+        open_pool(settings.database_url, settings.db_pool_max, name="metrics") as pool,
+    ):
+        async def prepare() -> None:
+            with transient_db():
+                async with pool.connection() as conn:
+                    await apply_migrations(conn)
+            for group in settings.windows_groups:
+                await port.ensure_group(keys.windows_stream, group)
+
+        closer = WindowCloser(
+            pool, port, keys.windows_stream, settings.stream_maxlen,
+            window_s=settings.window_s, lateness_s=settings.lateness_s,
+            max_windows_per_pass=settings.max_windows_per_pass,
+        )
+        consumer = Consumer(
+            port, CountHandler(pool, tracer, settings.window_s),
+            ConsumerConfig.from_settings(settings, keys.events_stream, METRICS_GROUP), ConsumerMetrics(registry),
+        )
+        worker = ConsumerWorker(
+            consumer, prepare, ping_checks(redis, pool), liveness_s=settings.block_ms / 1000 * 3 + 30,
+            side_tasks=[lambda: closer.run(settings.close_interval_s)],
+        )
+        yield worker, closer
