@@ -14,6 +14,10 @@ from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import RawEvent
 
 UNKNOWN_TYPE = "unknown"
+# DomainEvent.type is at most this long.
+MAX_TYPE_CHARS = 200
+# Longer "natural keys" are not taken as one: the unique index on delivery_key must stay small.
+MAX_KEY_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +43,25 @@ def parse_body(raw: RawEvent) -> Any:
     Raises InvalidMessage when it is neither (the message can never be stored as it is)."""
     if raw.content_type == "application/x-www-form-urlencoded":
         try:
-            return dict(parse_qsl(raw.body.decode(), keep_blank_values=True))
+            fields = dict(parse_qsl(raw.body.decode(), keep_blank_values=True))
         except UnicodeDecodeError as exc:
             raise InvalidMessage("form body is not UTF-8") from exc
+        if any("\x00" in name or "\x00" in value for name, value in fields.items()):
+            raise InvalidMessage("form body contains a NUL character, which jsonb cannot store")
+        return fields
     if not raw.body.strip():
         return None
+    return parse_json(raw.body)
+
+
+def parse_json(data: bytes | str) -> Any:
+    """JSON that Postgres can store as jsonb; InvalidMessage otherwise."""
     try:
-        value = orjson.loads(raw.body)
+        value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidMessage(f"body is not JSON: {exc}") from exc
-    if b"\\u0000" in raw.body:
+    escaped_nul = "\\u0000" in data if isinstance(data, str) else b"\\u0000" in data
+    if escaped_nul:
         # Postgres jsonb cannot hold NUL characters in strings.
         raise InvalidMessage("body contains a \\u0000 escape, which jsonb cannot store")
     return value
@@ -56,6 +69,8 @@ def parse_body(raw: RawEvent) -> Any:
 
 def from_unix(value: Any) -> datetime | None:
     """Unix seconds (int, float or numeric string; milliseconds if implausibly large) → UTC datetime."""
+    if isinstance(value, bool):
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -79,10 +94,46 @@ def from_iso(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def dig(value: Any, *path: str) -> Any:
-    """value[path[0]][path[1]]..., or None where the path breaks."""
+def dig(value: Any, *path: str | int) -> Any:
+    """value[path[0]][path[1]]..., or None where the path breaks (ints index lists, -1 is the last)."""
     for key in path:
-        if not isinstance(value, dict):
+        if isinstance(key, int):
+            if not isinstance(value, list) or not -len(value) <= key < len(value):
+                return None
+            value = value[key]
+        elif isinstance(value, dict):
+            value = value.get(key)
+        else:
             return None
-        value = value.get(key)
     return value
+
+
+def text(value: Any) -> str | None:
+    """A non-blank string, or an integer (not a bool) as a string; None for anything else."""
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def dotted(name: Any, *qualifiers: Any) -> str:
+    """The event type "name.qualifier...": qualifiers that are not text are left out; UNKNOWN_TYPE
+    when the name itself is not text. Cut to MAX_TYPE_CHARS."""
+    head = text(name)
+    if head is None:
+        return UNKNOWN_TYPE
+    parts = [head.strip(), *(part.strip() for part in map(text, qualifiers) if part is not None)]
+    return ".".join(parts)[:MAX_TYPE_CHARS]
+
+
+def ref(noun: str, value: Any) -> str | None:
+    """An entity reference "noun:value", or None when the value is not text."""
+    name = text(value)
+    return f"{noun}:{name}" if name is not None else None
+
+
+def natural_key(value: Any) -> str | None:
+    """A body field as a delivery key: text of at most MAX_KEY_CHARS, else None."""
+    key = text(value)
+    return key if key is not None and len(key) <= MAX_KEY_CHARS else None

@@ -1,0 +1,231 @@
+"""The consumer runtime against a real Redis: each property of the loop, one test each."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from reflex_common.errors import InvalidMessage, TransientError
+from reflex_common.streams import Consumer, ConsumerConfig, Entry, Outcome, Outgoing
+from reflex_common.streams.consumer_metrics import ConsumerMetrics
+from reflex_common.streams.redis_stream import RedisStreams, open_redis_streams
+
+GROUP = "g"
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def port(redis_url: str) -> AsyncIterator[RedisStreams]:
+    async with open_redis_streams(redis_url, block_ms=50) as (streams, _):
+        yield streams
+
+
+def config(prefix: str, **overrides: object) -> ConsumerConfig:
+    values: dict[str, object] = dict(
+        stream=f"{prefix}:in", group=GROUP, consumer="c1", dlq_stream=f"{prefix}:in:dlq",
+        trimmed_counter_key=f"{prefix}:in:trimmed", batch_size=50, max_in_flight=100, block_ms=50,
+        min_idle_ms=100, claim_interval_s=0.05, max_deliveries=3, retry_backoff_max_s=0.1,
+    )
+    values.update(overrides)
+    return ConsumerConfig(**values)  # type: ignore[arg-type]
+
+
+class Recorder:
+    """A handler that records what it saw, forwards each entry, and fails as told."""
+
+    def __init__(self, out_stream: str | None = None) -> None:
+        self.batches: list[list[str]] = []
+        self.deliveries: dict[str, int] = {}
+        self.poison: set[bytes] = set()
+        self.invalid: set[bytes] = set()
+        self.transient_failures = 0
+        self.out_stream = out_stream
+
+    async def handle(self, entries: Sequence[Entry]) -> Outcome:
+        self.batches.append([e.id for e in entries])
+        for e in entries:
+            self.deliveries[e.id] = max(self.deliveries.get(e.id, 0), e.deliveries)
+        if self.transient_failures:
+            self.transient_failures -= 1
+            raise TransientError("database down")
+        for e in entries:
+            if e.fields.get("n") in self.poison:
+                raise RuntimeError(f"poison {e.fields['n']!r}")
+            if e.fields.get("n") in self.invalid:
+                raise InvalidMessage("bad schema")
+        forward = [Outgoing(self.out_stream, dict(e.fields), 1000) for e in entries] if self.out_stream else []
+        return Outcome(done=[e.id for e in entries], forward=forward)
+
+    @property
+    def seen(self) -> list[str]:
+        return [i for batch in self.batches for i in batch]
+
+
+def consumer(port: RedisStreams, handler: Recorder, cfg: ConsumerConfig) -> Consumer:
+    return Consumer(port, handler, cfg, ConsumerMetrics(CollectorRegistry()))
+
+
+async def add(redis: Redis, stream: str, n: int) -> list[str]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for i in range(n):
+            pipe.xadd(stream, {"n": str(i)})
+        return [i.decode() for i in await pipe.execute()]
+
+
+async def pending(redis: Redis, stream: str) -> int:
+    return int((await redis.xpending(stream, GROUP))["pending"])
+
+
+async def test_group_is_created_with_mkstream_and_busygroup_ignored(port: RedisStreams, redis: Redis, key_prefix: str) -> None:
+    cfg = config(key_prefix)
+    await port.ensure_group(cfg.stream, GROUP)
+    await port.ensure_group(cfg.stream, GROUP)  # BUSYGROUP is not an error
+    groups = await redis.xinfo_groups(cfg.stream)
+    assert [g["name"] for g in groups] == [GROUP.encode()]
+
+
+async def test_batch_is_forwarded_then_acked_and_burst_returns_when_drained(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix)
+    ids = await add(redis, cfg.stream, 120)
+    handler = Recorder(out_stream=f"{key_prefix}:out")
+    await consumer(port, handler, cfg).run(burst=True)
+    assert sorted(handler.seen) == sorted(ids)
+    assert await pending(redis, cfg.stream) == 0
+    assert await redis.xlen(f"{key_prefix}:out") == 120
+    assert max(len(b) for b in handler.batches) <= cfg.batch_size
+
+
+async def test_count_never_exceeds_free_in_flight_slots(port: RedisStreams, redis: Redis, key_prefix: str) -> None:
+    cfg = config(key_prefix, batch_size=50, max_in_flight=7)
+    await add(redis, cfg.stream, 30)
+    handler = Recorder()
+    await consumer(port, handler, cfg).run(burst=True)
+    assert len(handler.seen) == 30
+    assert max(len(b) for b in handler.batches) == 7
+
+
+async def test_own_pending_entries_are_drained_first_on_restart(port: RedisStreams, redis: Redis, key_prefix: str) -> None:
+    cfg = config(key_prefix, min_idle_ms=60_000)
+    await port.ensure_group(cfg.stream, GROUP)
+    ids = await add(redis, cfg.stream, 5)
+    # A previous life of consumer c1 read these and died before acking.
+    await redis.xreadgroup(GROUP, "c1", {cfg.stream: ">"}, count=3)
+    handler = Recorder()
+    await consumer(port, handler, cfg).run(burst=True)
+    assert handler.batches[0] == ids[:3]
+    assert sorted(handler.seen) == sorted(ids)
+    assert await pending(redis, cfg.stream) == 0
+
+
+async def test_stale_entries_of_a_dead_consumer_are_reclaimed(port: RedisStreams, redis: Redis, key_prefix: str) -> None:
+    cfg = config(key_prefix, consumer="c2", min_idle_ms=100)
+    await port.ensure_group(cfg.stream, GROUP)
+    ids = await add(redis, cfg.stream, 4)
+    await redis.xreadgroup(GROUP, "dead", {cfg.stream: ">"}, count=4)
+    handler = Recorder()
+    await consumer(port, handler, cfg).run(burst=True)
+    assert sorted(handler.seen) == sorted(ids)
+    assert await pending(redis, cfg.stream) == 0
+    info = await redis.xinfo_consumers(cfg.stream, GROUP)
+    assert {c["name"]: c["pending"] for c in info}.get(b"dead", 0) == 0
+
+
+async def test_poison_entry_is_dead_lettered_after_max_deliveries_and_the_rest_flow(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, max_deliveries=3)
+    ids = await add(redis, cfg.stream, 10)
+    handler = Recorder(out_stream=f"{key_prefix}:out")
+    handler.poison = {b"4"}
+    await consumer(port, handler, cfg).run(burst=True)
+    assert await redis.xlen(f"{key_prefix}:out") == 9
+    assert await pending(redis, cfg.stream) == 0
+    letters = await redis.xrange(cfg.dlq_stream)
+    assert len(letters) == 1
+    fields = letters[0][1]
+    assert fields[b"dlq:original_id"] == ids[4].encode()
+    assert fields[b"dlq:deliveries"] == b"3"
+    assert fields[b"n"] == b"4"
+    assert b"poison" in fields[b"dlq:error"]
+    # delivered exactly max_deliveries times, never a fourth
+    assert handler.deliveries[ids[4]] == 3
+
+
+async def test_invalid_entry_is_dead_lettered_at_once(port: RedisStreams, redis: Redis, key_prefix: str) -> None:
+    cfg = config(key_prefix, max_deliveries=5)
+    ids = await add(redis, cfg.stream, 3)
+    handler = Recorder()
+    handler.invalid = {b"1"}
+    await consumer(port, handler, cfg).run(burst=True)
+    letters = await redis.xrange(cfg.dlq_stream)
+    assert [f[b"dlq:original_id"] for _, f in letters] == [ids[1].encode()]
+    assert letters[0][1][b"dlq:deliveries"] == b"1"
+    assert b"invalid" in letters[0][1][b"dlq:error"]
+    assert await pending(redis, cfg.stream) == 0
+
+
+async def test_transient_failure_retries_without_counting_a_delivery(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, max_deliveries=1)
+    ids = await add(redis, cfg.stream, 2)
+    handler = Recorder()
+    handler.transient_failures = 4  # more failures than max_deliveries allows
+    await consumer(port, handler, cfg).run(burst=True)
+    assert handler.batches[-1] == ids
+    assert len(handler.batches) == 5
+    assert await redis.xlen(cfg.dlq_stream) == 0
+    assert await pending(redis, cfg.stream) == 0
+
+
+async def test_entries_trimmed_while_pending_are_detected_counted_and_recorded(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, consumer="c2", min_idle_ms=50)
+    await port.ensure_group(cfg.stream, GROUP)
+    ids = await add(redis, cfg.stream, 3)
+    await redis.xreadgroup(GROUP, "dead", {cfg.stream: ">"}, count=3)
+    await redis.xtrim(cfg.stream, maxlen=1, approximate=False)  # the two oldest pending entries vanish
+    handler = Recorder()
+    await consumer(port, handler, cfg).run(burst=True)
+    assert handler.seen == [ids[2]]
+    assert int(await redis.get(cfg.trimmed_counter_key) or 0) == 2
+    letters = await redis.xrange(cfg.dlq_stream)
+    assert sorted(f[b"dlq:original_id"].decode() for _, f in letters) == sorted(ids[:2])
+    assert all(b"trimmed" in f[b"dlq:error"] for _, f in letters)
+    assert await pending(redis, cfg.stream) == 0
+
+
+async def test_stop_finishes_and_acks_the_batch_in_hand(port: RedisStreams, redis: Redis, key_prefix: str) -> None:
+    cfg = config(key_prefix, batch_size=10, block_ms=200)
+    await add(redis, cfg.stream, 10)
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    class Slow(Recorder):
+        async def handle(self, entries: Sequence[Entry]) -> Outcome:
+            started.set()
+            await release.wait()
+            return await super().handle(entries)
+
+    handler = Slow()
+    worker = consumer(port, handler, cfg)
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 5)
+    worker.stop()
+    release.set()
+    await asyncio.wait_for(task, 5)
+    assert len(handler.seen) == 10
+    assert await pending(redis, cfg.stream) == 0
