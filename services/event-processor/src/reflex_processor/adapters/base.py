@@ -73,7 +73,7 @@ def from_unix(value: Any) -> datetime | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if number > 1e11:
         number /= 1000
@@ -131,6 +131,13 @@ def ref(noun: str, value: Any) -> str | None:
     """An entity reference "noun:value", or None when the value is not text."""
     name = text(value)
     return f"{noun}:{name}" if name is not None else None
+
+
+def without(body: Any, *keys: str) -> Any:
+    """A dict body without the given keys (credentials the provider puts in the body); others as they are."""
+    if not isinstance(body, dict):
+        return body
+    return {key: value for key, value in body.items() if key not in keys}
 
 
 def natural_key(value: Any) -> str | None:

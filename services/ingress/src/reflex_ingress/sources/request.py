@@ -19,6 +19,11 @@ class WebhookRequest:
     body: bytes
     content_type: str = ""
 
+    def __post_init__(self) -> None:
+        # Header names are case-insensitive: keep them lower-cased whoever builds the request.
+        if any(name != name.lower() for name in self.headers):
+            object.__setattr__(self, "headers", {k.lower(): v for k, v in self.headers.items()})
+
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 

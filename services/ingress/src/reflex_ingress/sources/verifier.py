@@ -1,15 +1,28 @@
-"""The port every source kind implements, and the helpers kinds share."""
+"""The port every source kind implements, and the helpers kinds share.
+
+Helpers raise `Rejected` with a status that fits: 401 when the request cannot be authenticated
+(missing or malformed signature material, stale timestamp), 400 when an authenticated body is
+malformed, 405 for a method the kind never uses. Reasons never contain a secret or a signature.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+import orjson
 
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 class Verifier(Protocol):
@@ -41,6 +54,24 @@ def first_match(
     return None
 
 
+def token_match(ring: SecretRing, now: datetime, token: bytes) -> int | None:
+    """The index of the first active secret equal to `token` (a shared token, a password).
+
+    Both sides are hashed first, so the compare takes the same time whatever the lengths."""
+    if not token:
+        return None
+    provided = hashlib.sha256(token).digest()
+    return first_match(ring, now, lambda key: hashlib.sha256(key).digest(), [provided])
+
+
+def secret_at(ring: SecretRing, now: datetime, index: int) -> bytes:
+    """The value of the active secret `index` (for schemes that answer with a keyed digest)."""
+    for i, key in ring.active(now):
+        if i == index:
+            return key
+    raise Rejected(401, "signing secret no longer active")
+
+
 def require_header(request: WebhookRequest, name: str) -> str:
     value = request.header(name)
     if value is None or not value.strip():
@@ -48,15 +79,64 @@ def require_header(request: WebhookRequest, name: str) -> str:
     return value.strip()
 
 
-def check_timestamp(timestamp_s: str, now: datetime, window_s: int) -> int:
-    """Parse a signed Unix timestamp and reject it outside ±window_s of now (replay protection)."""
-    try:
-        ts = int(timestamp_s.strip())
-    except ValueError as exc:
-        raise Rejected(401, "malformed signature timestamp") from exc
-    if abs(now.timestamp() - ts) > window_s:
+def require_method(request: WebhookRequest, *allowed: str) -> None:
+    if request.method.upper() not in allowed:
+        raise Rejected(405, f"method {request.method} not allowed for this source")
+
+
+def check_age(sent_at_s: float, now: datetime, window_s: int) -> None:
+    """Reject a signed send time outside ±window_s of now (replay protection)."""
+    if abs(now.timestamp() - sent_at_s) > window_s:
         raise Rejected(401, f"signature timestamp outside the {window_s} s replay window")
+
+
+def check_timestamp(timestamp_s: str, now: datetime, window_s: int) -> int:
+    """Parse a signed Unix timestamp (ASCII digits only) and reject it outside ±window_s of now."""
+    text = timestamp_s.strip()
+    if not _UNIX_SECONDS.fullmatch(text):
+        raise Rejected(401, "malformed signature timestamp")
+    ts = int(text)
+    check_age(ts, now, window_s)
     return ts
+
+
+def parse_hex(value: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex(value.strip())
+    except ValueError as exc:
+        raise Rejected(401, f"{what} is not hex") from exc
+
+
+def parse_base64(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Rejected(401, f"{what} is not base64") from exc
+
+
+def is_form(request: WebhookRequest) -> bool:
+    return request.content_type.split(";")[0].strip().lower() == FORM_CONTENT_TYPE
+
+
+def json_object(request: WebhookRequest) -> dict[str, Any]:
+    """The body as a JSON object; call only after the signature passed (a bad body is then a 400)."""
+    try:
+        value = orjson.loads(request.body)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(400, "body is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise Rejected(400, "body is not a JSON object")
+    return value
+
+
+def text_field(payload: dict[str, Any], name: str) -> str | None:
+    """A string (or integer) field of a JSON object as text, else None: for delivery keys."""
+    value = payload.get(name)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str | int):
+        return str(value) or None
+    return None
 
 
 def bad_signature() -> Rejected:

@@ -1,5 +1,9 @@
 """GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`; the delivery id is
-`X-GitHub-Delivery`, the event name `X-GitHub-Event`."""
+`X-GitHub-Delivery`, the event name `X-GitHub-Event`.
+
+Bodies are JSON, or form-encoded `payload=<JSON>` when the hook's content type says so: the
+signature covers the raw bytes either way, and the handler skips its JSON check for form bodies.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from reflex_ingress.sources.config import SourceConfig
+from reflex_ingress.sources.options import Options, dedup_horizon_s
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
-from reflex_ingress.sources.verifier import bad_signature, first_match, hmac_digest, require_header
+from reflex_ingress.sources.verifier import (
+    bad_signature,
+    first_match,
+    hmac_digest,
+    parse_hex,
+    require_header,
+    require_method,
+)
 
 # GitHub retries failed deliveries only when asked to (redelivery) — keep keys for a day.
 DEDUP_HORIZON_S = 24 * 3600
@@ -23,14 +35,12 @@ class GitHubVerifier:
     dedup_horizon_s: int = DEDUP_HORIZON_S
 
     def verify(self, request: WebhookRequest, now: datetime) -> Verified:
+        require_method(request, "POST")
         signature = require_header(request, self.header)
         scheme, _, hex_digest = signature.partition("=")
         if scheme.strip().lower() != "sha256" or not hex_digest:
             raise Rejected(401, f"{self.header} must be sha256=<hex>")
-        try:
-            provided = bytes.fromhex(hex_digest.strip())
-        except ValueError as exc:
-            raise Rejected(401, f"{self.header} is not hex") from exc
+        provided = parse_hex(hex_digest, self.header)
         index = first_match(self.ring, now, lambda key: hmac_digest("sha256", key, request.body), [provided])
         if index is None:
             raise bad_signature()
@@ -38,7 +48,5 @@ class GitHubVerifier:
 
 
 def build(config: SourceConfig, ring: SecretRing) -> GitHubVerifier:
-    return GitHubVerifier(
-        ring=ring,
-        dedup_horizon_s=config.dedup_horizon_s if config.dedup_horizon_s is not None else DEDUP_HORIZON_S,
-    )
+    Options.of(config, ())
+    return GitHubVerifier(ring=ring, dedup_horizon_s=dedup_horizon_s(config, DEDUP_HORIZON_S))

@@ -1,0 +1,53 @@
+"""GitHub: the event is the `X-GitHub-Event` header, qualified by the body's `action`
+("pull_request.opened"); `push` and `ping` have none. The delivery id is a header (the ingress's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reflex_common.schemas import RawEvent
+from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref, text
+
+# The body key of the object an event is about, where it is not the event's own name.
+_SUBJECT_KEYS = {
+    "issues": "issue",
+    "issue_comment": "comment",
+    "commit_comment": "comment",
+    "discussion_comment": "comment",
+    "pull_request_review": "review",
+    "pull_request_review_comment": "comment",
+    "push": "head_commit",
+    "fork": "forkee",
+}
+# The subject's timestamps, the one closest to the event first.
+_TIME_FIELDS = ("updated_at", "submitted_at", "completed_at", "started_at", "published_at", "timestamp",
+                "created_at")
+
+
+def normalize(raw: RawEvent) -> Normalized:
+    body = parse_body(raw)
+    event = text(raw.headers.get("x-github-event"))
+    subject = dig(body, _SUBJECT_KEYS.get(event, event)) if event is not None else None
+    return Normalized(
+        type=dotted(event, dig(body, "action")),
+        occurred_at=next(filter(None, (from_iso(dig(subject, field)) for field in _TIME_FIELDS)), None),
+        delivery_key=None,
+        entity=_entity(body),
+        payload=body,
+    )
+
+
+def _entity(body: Any) -> str | None:
+    """`repo:owner/name`, with `#pr:N` or `#issue:N` when the event is about one; else the org."""
+    repo = ref("repo", dig(body, "repository", "full_name"))
+    if repo is None:
+        return ref("org", dig(body, "organization", "login")) or ref("installation", dig(body, "installation", "id"))
+    pull = text(dig(body, "pull_request", "number"))
+    if pull is not None:
+        return f"{repo}#pr:{pull}"
+    issue = text(dig(body, "issue", "number"))
+    if issue is not None:
+        # Comments on a pull request arrive as issue_comment events on its issue.
+        mark = "pr" if isinstance(dig(body, "issue", "pull_request"), dict) else "issue"
+        return f"{repo}#{mark}:{issue}"
+    return repo

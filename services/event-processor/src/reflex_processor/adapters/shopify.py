@@ -1,0 +1,34 @@
+"""Shopify: the event is the `X-Shopify-Topic` header ("orders/create"); the body is the resource
+itself (only `{"id": ...}` for deletions), so the topic names what the id is of."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reflex_common.schemas import RawEvent
+from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref, text
+
+
+def normalize(raw: RawEvent) -> Normalized:
+    body = parse_body(raw)
+    topic = text(raw.headers.get("x-shopify-topic"))
+    return Normalized(
+        type=dotted(topic),
+        occurred_at=(
+            from_iso(dig(body, "updated_at"))
+            or from_iso(dig(body, "created_at"))
+            or from_iso(raw.headers.get("x-shopify-triggered-at"))
+        ),
+        delivery_key=None,
+        entity=_entity(topic, body) or ref("shop", raw.headers.get("x-shopify-shop-domain")),
+        payload=body,
+    )
+
+
+def _entity(topic: str | None, body: Any) -> str | None:
+    """"orders/create" about id 450789469 → "order:450789469"; None for topics that are not about a
+    collection with ids (app/uninstalled, shop/update, inventory_levels/update, ...)."""
+    resource = topic.partition("/")[0] if topic is not None else ""
+    if not resource.endswith("s"):
+        return None
+    return ref(resource.removesuffix("s"), dig(body, "id"))

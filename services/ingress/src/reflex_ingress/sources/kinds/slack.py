@@ -1,0 +1,73 @@
+"""Slack: `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:{ts}:{raw body}">` with the signing
+secret, `X-Slack-Request-Timestamp: <unix s>`.
+
+The Events API sends JSON: its `url_verification` request is answered 200 with the `challenge`
+value (only after the signature passed) and nothing is queued; other events are keyed by
+`event_id`. Slash commands and interactivity arrive form-encoded and have no natural key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from reflex_ingress.sources.config import SourceConfig
+from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_window_s
+from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
+from reflex_ingress.sources.secrets import SecretRing
+from reflex_ingress.sources.verifier import (
+    bad_signature,
+    check_timestamp,
+    first_match,
+    hmac_digest,
+    is_form,
+    json_object,
+    parse_hex,
+    require_header,
+    require_method,
+    text_field,
+)
+
+REPLAY_WINDOW_S = 300
+# Slack retries an event three times within about an hour (now, +1 min, +5 min), same event_id.
+DEDUP_HORIZON_S = 3600
+
+
+@dataclass(frozen=True)
+class SlackVerifier:
+    ring: SecretRing
+    replay_window_s: int = REPLAY_WINDOW_S
+    sends_json: bool = True
+    dedup_horizon_s: int = DEDUP_HORIZON_S
+
+    def verify(self, request: WebhookRequest, now: datetime) -> Verified:
+        require_method(request, "POST")
+        signature = require_header(request, "x-slack-signature")
+        timestamp = require_header(request, "x-slack-request-timestamp")
+        version, _, hex_digest = signature.partition("=")
+        if version.strip() != "v0" or not hex_digest:
+            raise Rejected(401, "X-Slack-Signature must be v0=<hex>")
+        provided = parse_hex(hex_digest, "X-Slack-Signature")
+        check_timestamp(timestamp, now, self.replay_window_s)
+        signed = b"v0:" + timestamp.encode() + b":" + request.body
+        index = first_match(self.ring, now, lambda key: hmac_digest("sha256", key, signed), [provided])
+        if index is None:
+            raise bad_signature()
+        if is_form(request):
+            return Verified(secret_index=index)
+        payload = json_object(request)
+        if payload.get("type") == "url_verification":
+            challenge = payload.get("challenge")
+            if not isinstance(challenge, str) or not challenge:
+                raise Rejected(400, "url_verification without a challenge")
+            return Verified(secret_index=index, reply=Reply(200, challenge.encode(), "text/plain"))
+        return Verified(delivery_key=text_field(payload, "event_id"), secret_index=index)
+
+
+def build(config: SourceConfig, ring: SecretRing) -> SlackVerifier:
+    Options.of(config, ())
+    return SlackVerifier(
+        ring=ring,
+        replay_window_s=replay_window_s(config, REPLAY_WINDOW_S),
+        dedup_horizon_s=dedup_horizon_s(config, DEDUP_HORIZON_S),
+    )
