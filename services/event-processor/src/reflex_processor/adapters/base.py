@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import RawEvent
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from reflex_common.schemas import RawEvent
+
 from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref, text
 
 # The body key of the object an event is about, where it is not the event's own name.
@@ -20,8 +21,15 @@ _SUBJECT_KEYS = {
     "fork": "forkee",
 }
 # The subject's timestamps, the one closest to the event first.
-_TIME_FIELDS = ("updated_at", "submitted_at", "completed_at", "started_at", "published_at", "timestamp",
-                "created_at")
+_TIME_FIELDS = (
+    "updated_at",
+    "submitted_at",
+    "completed_at",
+    "started_at",
+    "published_at",
+    "timestamp",
+    "created_at",
+)
 
 
 def normalize(raw: RawEvent) -> Normalized:
@@ -41,7 +49,8 @@ def _entity(body: Any) -> str | None:
     """`repo:owner/name`, with `#pr:N` or `#issue:N` when the event is about one; else the org."""
     repo = ref("repo", dig(body, "repository", "full_name"))
     if repo is None:
-        return ref("org", dig(body, "organization", "login")) or ref("installation", dig(body, "installation", "id"))
+        org = ref("org", dig(body, "organization", "login"))
+        return org or ref("installation", dig(body, "installation", "id"))
     pull = text(dig(body, "pull_request", "number"))
     if pull is not None:
         return f"{repo}#pr:{pull}"

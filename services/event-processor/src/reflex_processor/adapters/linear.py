@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from reflex_common.schemas import RawEvent
+
 from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, from_unix, parse_body, ref, text
 
 _WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -24,7 +25,7 @@ def normalize(raw: RawEvent) -> Normalized:
 
 
 def _entity(body: Any) -> str | None:
-    """"Issue" with identifier ENG-123 → "issue:ENG-123"; "IssueLabel" → "issue_label:<id>"."""
+    """The model in snake case and the object's identifier ("issue:ENG-123") or id ("issue_label:<id>")."""
     model = text(dig(body, "type"))
     if model is None:
         return None

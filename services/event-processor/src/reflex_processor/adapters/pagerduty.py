@@ -4,7 +4,17 @@
 from __future__ import annotations
 
 from reflex_common.schemas import RawEvent
-from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, natural_key, parse_body, ref, text
+
+from reflex_processor.adapters.base import (
+    Normalized,
+    dig,
+    dotted,
+    from_iso,
+    natural_key,
+    parse_body,
+    ref,
+    text,
+)
 
 
 def normalize(raw: RawEvent) -> Normalized:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from reflex_common.schemas import RawEvent
+
 from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref, text
 
 
@@ -26,8 +27,9 @@ def normalize(raw: RawEvent) -> Normalized:
 
 
 def _entity(topic: str | None, body: Any) -> str | None:
-    """"orders/create" about id 450789469 → "order:450789469"; None for topics that are not about a
-    collection with ids (app/uninstalled, shop/update, inventory_levels/update, ...)."""
+    """The topic's collection, singular, and the body's id: "orders/create" about 450789469 →
+    "order:450789469"; None when the topic is not about a collection (app/uninstalled, shop/update)
+    or the body has no id (inventory_levels/update)."""
     resource = topic.partition("/")[0] if topic is not None else ""
     if not resource.endswith("s"):
         return None

@@ -15,6 +15,7 @@ from typing import Any
 
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import RawEvent
+
 from reflex_processor.adapters.base import (
     UNKNOWN_TYPE,
     Normalized,
@@ -64,7 +65,11 @@ def _interaction(body: dict[str, Any]) -> Normalized:
         payload = None
     if not isinstance(payload, dict):
         return Normalized(
-            type=UNKNOWN_TYPE, occurred_at=None, delivery_key=None, entity=None, payload=without(body, "token")
+            type=UNKNOWN_TYPE,
+            occurred_at=None,
+            delivery_key=None,
+            entity=None,
+            payload=without(body, "token"),
         )
     return Normalized(
         type=dotted(payload.get("type")),

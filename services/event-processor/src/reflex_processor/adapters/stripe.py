@@ -6,7 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, from_unix, natural_key, parse_body, ref, text
+
+from reflex_processor.adapters.base import (
+    Normalized,
+    dig,
+    dotted,
+    from_iso,
+    from_unix,
+    natural_key,
+    parse_body,
+    ref,
+    text,
+)
 
 
 def normalize(raw: RawEvent) -> Normalized:

@@ -1,0 +1,39 @@
+# ReflexAgent — the two commands that matter: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+# uv from PATH, else installed for this user from PyPI on first use.
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+
+.PHONY: run test test-fast lint typecheck bench sync uv images
+
+uv:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+
+sync: uv
+	@$(UV) sync --all-packages --frozen --quiet
+
+## run: the whole pipeline on this machine (own Redis/Postgres unless REDIS_URL/DATABASE_URL are set)
+run: sync
+	$(UV) run python scripts/run_pipeline.py
+
+## test: unit and integration tests against real Redis and Postgres
+test: sync
+	$(UV) run pytest
+
+## test-fast: everything but the tests that start processes or servers of their own
+test-fast: sync
+	$(UV) run pytest -m "not slow"
+
+lint: sync
+	$(UV) run ruff check .
+
+typecheck: sync
+	$(UV) run mypy libs/common/src services/*/src
+
+bench: sync
+	$(UV) run python scripts/bench.py
+
+## images: one image per service, built from the repo root (needs a Docker engine)
+images:
+	@for s in ingress event-processor metric-worker anomaly-detector; do \
+		docker build -f services/$$s/Dockerfile -t reflexagent/$$s:dev . || exit 1; done

@@ -1,0 +1,114 @@
+"""Twilio: `X-Twilio-Signature: <base64 HMAC-SHA1>` keyed with the account's auth token, over the
+full public URL the request was sent to (`WebhookRequest.url`, rebuilt behind a proxy by the
+handler), followed for form POSTs by every parameter sorted by name, each name then value with no
+separator. JSON bodies are covered instead by a `bodySHA256=<hex SHA-256 of the body>` query
+parameter, which is part of the signed URL. Twilio may sign the URL with or without the default
+port (443/80), so both are tried, as Twilio's own validator does.
+
+A request naming `algorithm=HMAC_SHA256` in `X-Twilio-Webhooks-Signature-Settings` (a SharedKey
+signature) is checked with HMAC-SHA256 instead. The dedup key is `I-Twilio-Idempotency-Token`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
+
+from reflex_ingress.sources.config import SourceConfig
+from reflex_ingress.sources.options import Options, dedup_horizon_s
+from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
+from reflex_ingress.sources.secrets import SecretRing
+from reflex_ingress.sources.verifier import (
+    bad_signature,
+    hmac_digest,
+    is_form,
+    parse_base64,
+    require_header,
+    require_method,
+)
+
+# Twilio retries (when the number's connection overrides ask for it) within minutes.
+DEDUP_HORIZON_S = 24 * 3600
+_ALGORITHMS = {"HMAC_SHA1": "sha1", "HMAC_SHA256": "sha256"}
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def url_variants(url: str) -> list[str]:
+    """The URL as given, without its default port, and with it (Twilio signs either)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    userinfo = parts.netloc.rpartition("@")[0]
+    prefix = f"{userinfo}@" if userinfo else ""
+    variants = [url]
+    default_port = _DEFAULT_PORTS.get(parts.scheme)
+    if parts.port is None and default_port is not None:
+        variants.append(urlunsplit(parts._replace(netloc=f"{prefix}{host}:{default_port}")))
+    elif parts.port is not None and parts.port == default_port:
+        variants.append(urlunsplit(parts._replace(netloc=f"{prefix}{host}")))
+    return variants
+
+
+def signed_params(params: list[tuple[str, str]]) -> str:
+    """Parameters sorted by name, then value, each name+value concatenated."""
+    by_name: dict[str, set[str]] = defaultdict(set)
+    for name, value in params:
+        by_name[name].add(value)
+    return "".join(name + value for name in sorted(by_name) for value in sorted(by_name[name]))
+
+
+def _algorithm(request: WebhookRequest) -> str:
+    settings = request.header("x-twilio-webhooks-signature-settings") or ""
+    for part in settings.split(","):
+        name, sep, value = part.partition("=")
+        if sep and name.strip() == "algorithm" and value.strip():
+            algorithm = _ALGORITHMS.get(value.strip().upper())
+            if algorithm is None:
+                raise Rejected(401, "unsupported Twilio signature algorithm")
+            return algorithm
+    return "sha1"
+
+
+@dataclass(frozen=True)
+class TwilioVerifier:
+    ring: SecretRing
+    sends_json: bool = False
+    dedup_horizon_s: int = DEDUP_HORIZON_S
+
+    def verify(self, request: WebhookRequest, now: datetime) -> Verified:
+        require_method(request, "POST", "GET")
+        provided = parse_base64(require_header(request, "x-twilio-signature"), "X-Twilio-Signature")
+        algorithm = _algorithm(request)
+        body_hashes = parse_qs(urlsplit(request.url).query, keep_blank_values=True).get("bodySHA256")
+        params: list[tuple[str, str]] = []
+        if body_hashes is not None:
+            actual = hashlib.sha256(request.body).hexdigest()
+            if len(body_hashes) != 1 or not hmac.compare_digest(actual, body_hashes[0].strip().lower()):
+                raise Rejected(401, "body does not match bodySHA256")
+        elif request.method.upper() == "POST" and is_form(request):
+            try:
+                params = parse_qsl(
+                    request.body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(request.body)
+                )
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise Rejected(400, "form body is malformed") from exc
+        elif request.body:
+            # A body outside both schemes would not be covered by the signature.
+            raise Rejected(401, "body is neither form-encoded nor covered by bodySHA256")
+        suffix = signed_params(params).encode()
+        contents = [url.encode() + suffix for url in url_variants(request.url)]
+        for index, key in self.ring.active(now):
+            for content in contents:
+                if hmac.compare_digest(hmac_digest(algorithm, key, content), provided):
+                    return Verified(delivery_key=request.header("i-twilio-idempotency-token"), secret_index=index)
+        raise bad_signature()
+
+
+def build(config: SourceConfig, ring: SecretRing) -> TwilioVerifier:
+    Options.of(config, ())
+    return TwilioVerifier(ring=ring, dedup_horizon_s=dedup_horizon_s(config, DEDUP_HORIZON_S))

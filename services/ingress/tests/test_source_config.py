@@ -1,0 +1,81 @@
+"""Sources file and secrets: fail closed at start, rotate without restart."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from reflex_common.errors import ConfigError
+from reflex_ingress.sources.config import load_sources
+from reflex_ingress.sources.registry import build_sources
+from reflex_ingress.sources.secrets import Secret
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sources.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("sources:\n  - {name: a, kind: nope, secrets: [x]}\n", "unknown kind 'nope'"),
+        ("sources:\n  - {name: a, kind: github}\n", "needs at least one secret"),
+        ("sources:\n  - {name: a, kind: github, secrets: ['env:REFLEX_TEST_UNSET_VAR']}\n", "REFLEX_TEST_UNSET_VAR"),
+        ("sources:\n  - {name: a, kind: github, secrets: ['file:/nonexistent/secret']}\n", "cannot read"),
+        ("sources:\n  - {name: A!, kind: github, secrets: [x]}\n", "sources.0.name"),
+        ("sources:\n  - {name: a, kind: github, secrets: [x], colour: red}\n", "colour"),
+        ("sources:\n  - {name: a, kind: github, secrets: [x]}\n  - {name: a, kind: github, secrets: [y]}\n",
+         "duplicate source names: a"),
+        ("sources: [", "not valid YAML"),
+    ],
+)
+def test_configuration_errors_stop_the_service_with_a_clear_message(
+    tmp_path: Path, yaml_text: str, message: str
+) -> None:
+    os.environ.pop("REFLEX_TEST_UNSET_VAR", None)
+    with pytest.raises(ConfigError, match=message):
+        build_sources(load_sources(write(tmp_path, yaml_text)))
+
+
+def test_none_kind_needs_no_secret_but_must_be_named(tmp_path: Path) -> None:
+    sources = build_sources(load_sources(write(tmp_path, "sources:\n  - {name: open, kind: none}\n")))
+    assert sources["open"].kind == "none"
+
+
+def test_secrets_resolve_from_literal_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFLEX_TEST_SECRET", "from-env")
+    path = tmp_path / "s"
+    path.write_text("from-file\n")
+    assert Secret.resolve(0, "literal", None, "x").value == b"literal"
+    assert Secret.resolve(1, "env:REFLEX_TEST_SECRET", None, "x").value == b"from-env"
+    assert Secret.resolve(2, f"file:{path}", None, "x").value == b"from-file"
+
+
+def test_file_secret_is_reread_when_the_file_changes(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    path.write_text("old")
+    secret = Secret.resolve(0, f"file:{path}", None, "x")
+    assert secret.value == b"old"
+    path.write_text("new")
+    os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)
+    secret._checked_at = 0.0  # skip the once-a-second stat throttle
+    assert secret.value == b"new"
+
+
+def test_expired_secrets_stop_matching(tmp_path: Path) -> None:
+    yaml_text = (
+        "sources:\n  - name: a\n    kind: github\n    secrets:\n"
+        f"      - {{value: old, not_after: '{(NOW - timedelta(days=1)).isoformat()}'}}\n"
+        "      - new\n"
+    )
+    source = build_sources(load_sources(write(tmp_path, yaml_text)))["a"]
+    ring = source.verifier.ring  # type: ignore[attr-defined]
+    assert [i for i, _ in ring.active(NOW)] == [1]
+    assert [i for i, _ in ring.active(NOW - timedelta(days=2))] == [0, 1]

@@ -1,0 +1,65 @@
+"""The window closer against real Postgres and Redis: zero windows for silent series, revisions for
+late events, and exactly-once counting of repeated events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from reflex_common.db import open_pool
+from reflex_common.keys import Keys
+from reflex_common.schemas import ClosedWindow
+from reflex_common.streams.redis_stream import open_redis_streams
+from reflex_metrics.closer import WindowCloser
+from reflex_metrics.counter import count_events
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+
+
+@pytest.fixture
+async def closer(redis_url: str, migrated_db: str, key_prefix: str) -> AsyncIterator[WindowCloser]:
+    async with open_redis_streams(redis_url, 50) as (port, _), open_pool(migrated_db, 2) as pool:
+        yield WindowCloser(pool, port, Keys(key_prefix).windows_stream, 10_000, window_s=60, lateness_s=5,
+                           max_windows_per_pass=100)
+
+
+async def add(db: str, rows: list[tuple[str, str, str, datetime]]) -> None:
+    async with await psycopg.AsyncConnection.connect(db) as conn, conn.transaction():
+        await count_events(conn, rows)
+
+
+def eid(n: int) -> str:
+    return f"00000000-0000-7000-8000-{n:012d}"
+
+
+def summary(windows: list[ClosedWindow]) -> list[tuple[str, datetime, int, int]]:
+    return [(w.type, w.window_start, w.count, w.revision) for w in windows]
+
+
+async def test_windows_close_with_zeros_for_silence_and_revise_for_late_events(
+    closer: WindowCloser, migrated_db: str
+) -> None:
+    await add(migrated_db, [(eid(1), "s", "push", T0), (eid(2), "s", "push", T0), (eid(1), "s", "push", T0)])
+    # Not yet: the window [12:00, 12:01) ends at 12:01, plus 5 s lateness.
+    assert await closer.close(T0 + MIN + timedelta(seconds=4)) == []
+    first = await closer.close(T0 + 3 * MIN + timedelta(seconds=5))
+    assert summary(first) == [
+        ("push", T0, 2, 0), ("push", T0 + MIN, 0, 0), ("push", T0 + 2 * MIN, 0, 0),
+    ]
+    assert await closer.close(T0 + 3 * MIN + timedelta(seconds=30)) == []
+    # A late event for a closed window, and a repeat of an event already counted.
+    await add(migrated_db, [(eid(3), "s", "push", T0 + MIN), (eid(2), "s", "push", T0)])
+    revised = await closer.close(T0 + 3 * MIN + timedelta(seconds=40))
+    assert summary(revised) == [("push", T0 + MIN, 1, 1)]
+
+
+async def test_only_one_closer_works_at_a_time(closer: WindowCloser, migrated_db: str) -> None:
+    await add(migrated_db, [(eid(1), "s", "push", T0)])
+    async with await psycopg.AsyncConnection.connect(migrated_db) as other, other.transaction():
+        await other.execute("SELECT pg_advisory_xact_lock(%s)", (0x5EF1E8,))
+        assert await closer.close(T0 + 5 * MIN) == []
+    assert len(await closer.close(T0 + 5 * MIN)) == 4
