@@ -77,3 +77,20 @@ async def test_redis_unavailable_is_503_with_retry_after(redis_url: str, key_pre
         assert (await client.get("/readyz")).status == 503
     # and nothing reached the real Redis under this prefix
     assert await raw_len(redis_url, key_prefix) == 0
+
+
+async def test_a_repeated_delivery_key_is_answered_200_and_stored_once(
+    redis_url: str, migrated_db: str, key_prefix: str, tmp_path: Path
+) -> None:
+    async with running_pipeline(redis_url, migrated_db, key_prefix, tmp_path) as p:
+        first = await p.post("demo", {"a": 1}, delivery="dlv-1")
+        assert first.status == 202
+        first_id = (await first.json())["id"]
+        again = await p.post("demo", {"a": 1}, delivery="dlv-1")
+        assert again.status == 200
+        assert await again.json() == {"id": first_id, "duplicate": True}
+        assert (await p.post("demo", {"a": 1}, delivery="dlv-2")).status == 202
+        assert await raw_len(redis_url, key_prefix) == 2
+        async with Redis.from_url(redis_url) as r:
+            ttl = await r.ttl(Keys(key_prefix).dedup_key("demo", "dlv-1"))
+        assert 0 < ttl <= 24 * 3600

@@ -18,6 +18,35 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 
+# Dedup and enqueue in one step: the delivery key is claimed (SET NX EX) only together with the
+# XADD, so a key can never be remembered for an event that was not stored. "#!lua" without flags
+# makes Redis refuse the whole script up front when it is out of memory (no half-done write).
+_DEDUP_XADD = """#!lua
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[2]) then
+  local args = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*'}
+  for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
+  return {1, redis.call(unpack(args))}
+end
+return {0, redis.call('GET', KEYS[2])}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Dedup:
+    """Remember `key` for horizon_s under the new event's id; a repeat within it is not stored."""
+
+    key: str
+    horizon_s: int
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    stream_id: str | None
+    # The event id the first delivery of this key got, when this one was a repeat (not stored).
+    duplicate_of: str | None = None
+
+
 class EnqueueFailed(Exception):
     """Redis did not take the entry: answer 503 with Retry-After; the event is not stored."""
 
@@ -29,7 +58,8 @@ class Overloaded(Exception):
 @dataclass(slots=True)
 class _Write:
     fields: Mapping[str, bytes]
-    done: asyncio.Future[str]
+    dedup: Dedup | None
+    done: asyncio.Future[Enqueued]
 
 
 class Enqueuer:
@@ -42,6 +72,7 @@ class Enqueuer:
         self._queue: asyncio.Queue[_Write] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._log = structlog.get_logger("enqueuer")
+        self._dedup_xadd = redis.register_script(_DEDUP_XADD)
         self.batches = 0
 
     @property
@@ -52,11 +83,13 @@ class Enqueuer:
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def submit(self, fields: Mapping[str, bytes]) -> str:
+    async def submit(self, fields: Mapping[str, bytes], dedup: Dedup | None = None) -> Enqueued:
+        """Store the entry (unless `dedup` finds its key already taken). Raises Overloaded or
+        EnqueueFailed; never returns for an entry that is not stored, except as a duplicate."""
         if self._queue.qsize() >= self._max_pending:
             raise Overloaded(f"{self._queue.qsize()} writes already waiting for Redis")
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Write(fields, future))
+        future: asyncio.Future[Enqueued] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Write(fields, dedup, future))
         return await future
 
     async def start(self) -> None:
@@ -92,7 +125,13 @@ class Enqueuer:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for w in batch:
-                    pipe.xadd(self._stream, dict(w.fields), maxlen=self._maxlen, approximate=True)
+                    if w.dedup is None:
+                        pipe.xadd(self._stream, dict(w.fields), maxlen=self._maxlen, approximate=True)
+                    else:
+                        args: list[str | bytes | int] = [self._maxlen, w.dedup.horizon_s, w.dedup.event_id]
+                        for name, value in w.fields.items():
+                            args += [name, value]
+                        await self._dedup_xadd(keys=[self._stream, w.dedup.key], args=args, client=pipe)
                 results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
             self._log.warning("enqueue_failed", error=str(exc), batch=len(batch))
@@ -102,5 +141,13 @@ class Enqueuer:
                 continue  # the request went away (client disconnected)
             if isinstance(result, BaseException):
                 w.done.set_exception(EnqueueFailed(str(result)))
+            elif w.dedup is None:
+                w.done.set_result(Enqueued(_text(result)))
+            elif int(result[0]) == 1:
+                w.done.set_result(Enqueued(_text(result[1])))
             else:
-                w.done.set_result(result.decode() if isinstance(result, bytes) else str(result))
+                w.done.set_result(Enqueued(None, duplicate_of=_text(result[1])))
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

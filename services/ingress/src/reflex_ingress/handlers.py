@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from reflex_common.ids import new_event_id
 from reflex_common.schemas import RawEvent
 from reflex_common.telemetry import context_from, traceparent_of
-from reflex_ingress.enqueuer import EnqueueFailed, Overloaded
+from reflex_ingress.enqueuer import Dedup, EnqueueFailed, Overloaded
 from reflex_ingress.keys import BACKLOG, ENQUEUER, INGRESS_METRICS, REDIS, SETTINGS, SOURCES, TRACER
 from reflex_ingress.sources.registry import Source
 from reflex_ingress.sources.request import Rejected, WebhookRequest
@@ -137,16 +137,31 @@ async def _handle(request: web.Request, source: Source) -> web.Response:
             delivery_key=verified.delivery_key,
             traceparent=traceparent_of(producer),
         )
+        horizon_s = source.verifier.dedup_horizon_s
+        dedup = (
+            Dedup(settings.keys.dedup_key(source.name, verified.delivery_key), horizon_s, event_id)
+            if verified.delivery_key and horizon_s > 0
+            else None
+        )
         try:
-            stream_id = await app[ENQUEUER].submit(raw.to_fields())
+            enqueued = await app[ENQUEUER].submit(raw.to_fields(), dedup)
         except Overloaded as exc:
             return _json_error(429, f"ingress overloaded: {exc}", retry_after)
         except EnqueueFailed as exc:
             producer.set_status(Status(StatusCode.ERROR, str(exc)))
             log.warning("webhook_not_stored", source=source.name, error=str(exc))
             return _json_error(503, "could not store the event; retry later", retry_after)
-        producer.set_attribute("messaging.message.id", stream_id)
-    log.debug("webhook_accepted", source=source.name, event_id=event_id, stream_id=stream_id,
+        if enqueued.duplicate_of is not None:
+            # The sender retried a delivery we already stored: 200, so it stops retrying.
+            app[INGRESS_METRICS].duplicates.labels(source.name).inc()
+            log.info("duplicate_delivery", source=source.name, delivery_key=verified.delivery_key,
+                     first_event_id=enqueued.duplicate_of)
+            return web.Response(
+                status=200, body=orjson.dumps({"id": enqueued.duplicate_of, "duplicate": True}),
+                content_type="application/json",
+            )
+        producer.set_attribute("messaging.message.id", enqueued.stream_id or "")
+    log.debug("webhook_accepted", source=source.name, event_id=event_id, stream_id=enqueued.stream_id,
               delivery_key=verified.delivery_key)
     return web.Response(status=202, body=orjson.dumps({"id": event_id}), content_type="application/json")
 

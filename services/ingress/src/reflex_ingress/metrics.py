@@ -17,6 +17,12 @@ class IngressMetrics:
             ["source", "secret_index"],
             registry=registry,
         )
+        self.duplicates = Counter(
+            "reflex_ingress_duplicates_total",
+            "Repeats of a delivery key within the source's dedup horizon, answered 200 and not stored.",
+            ["source"],
+            registry=registry,
+        )
         self.backlog = Gauge(
             "reflex_ingress_raw_backlog_entries", "Unacked entries of the raw stream (largest group).",
             registry=registry,

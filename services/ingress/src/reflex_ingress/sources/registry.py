@@ -6,19 +6,58 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reflex_common.errors import ConfigError
+
 from reflex_ingress.sources.config import SourceConfig
-from reflex_ingress.sources.kinds import github, none
+from reflex_ingress.sources.kinds import (
+    basic_auth,
+    discord,
+    generic_hmac,
+    github,
+    gitlab,
+    linear,
+    meta,
+    msgraph,
+    none,
+    pagerduty,
+    shared_token,
+    shopify,
+    slack,
+    sns,
+    standard,
+    stripe,
+    twilio,
+    twitch,
+    zoom,
+)
 from reflex_ingress.sources.secrets import Secret, SecretRing
 from reflex_ingress.sources.verifier import Verifier
 
 Builder = Callable[[SourceConfig, SecretRing], Verifier]
 
 KINDS: dict[str, Builder] = {
+    "basic": basic_auth.build,
+    "discord": discord.build,
     "github": github.build,
+    "gitlab": gitlab.build,
+    "hmac": generic_hmac.build,
+    "linear": linear.build,
+    "meta": meta.build,
+    "msgraph": msgraph.build,
     "none": none.build,
+    "pagerduty": pagerduty.build,
+    "shopify": shopify.build,
+    "slack": slack.build,
+    "sns": sns.build,
+    "standard": standard.build,
+    "stripe": stripe.build,
+    "token": shared_token.build,
+    "twilio": twilio.build,
+    "twitch": twitch.build,
+    "zoom": zoom.build,
 }
-# Kinds that verify nothing and so need no secret.
-SECRETLESS_KINDS = frozenset({"none"})
+# Kinds that need no secret: `none` verifies nothing, `sns` checks AWS's certificate signature
+# (and requires its own `topic_arns` option instead).
+SECRETLESS_KINDS = frozenset({"none", "sns"})
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,16 @@ _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 class Verifier(Protocol):
-    # Whether the kind's bodies are JSON (the ingress answers 400 to a body that is not).
-    sends_json: bool
-    # How long a delivery key is remembered to drop the sender's retries (seconds).
-    dedup_horizon_s: int
+    # Read-only properties, so that frozen dataclasses implement the protocol.
+    @property
+    def sends_json(self) -> bool:
+        """Whether the kind's bodies are JSON (the ingress answers 400 to a body that is not)."""
+        ...
+
+    @property
+    def dedup_horizon_s(self) -> int:
+        """How long a delivery key is remembered to drop the sender's retries (seconds)."""
+        ...
 
     def verify(self, request: WebhookRequest, now: datetime) -> Verified:
         """Verify the raw request; raise Rejected (401 / 400 / 405) when it fails. Must fail closed."""

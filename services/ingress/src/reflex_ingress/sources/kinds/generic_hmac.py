@@ -39,6 +39,9 @@ DEDUP_HORIZON_S = 24 * 3600
 ALGORITHMS = ("sha1", "sha256", "sha512")
 ENCODINGS = ("hex", "base64")
 FIELDS = ("body", "timestamp", "delivery_key")
+OPTION_NAMES = (
+    "header", "algorithm", "encoding", "prefix", "timestamp_header", "signed_content", "delivery_key_header",
+)
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _SEPARATORS = re.compile(r"[,\s]+")
 
@@ -135,10 +138,7 @@ class HmacVerifier:
 
 
 def build(config: SourceConfig, ring: SecretRing) -> HmacVerifier:
-    options = Options.of(
-        config,
-        ("header", "algorithm", "encoding", "prefix", "timestamp_header", "signed_content", "delivery_key_header"),
-    )
+    options = Options.of(config, OPTION_NAMES)
     timestamp_header = options.text("timestamp_header")
     delivery_key_header = options.text("delivery_key_header")
     prefix = options.text("prefix", "") or ""

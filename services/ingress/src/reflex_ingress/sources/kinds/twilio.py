@@ -103,9 +103,8 @@ class TwilioVerifier:
         suffix = signed_params(params).encode()
         contents = [url.encode() + suffix for url in url_variants(request.url)]
         for index, key in self.ring.active(now):
-            for content in contents:
-                if hmac.compare_digest(hmac_digest(algorithm, key, content), provided):
-                    return Verified(delivery_key=request.header("i-twilio-idempotency-token"), secret_index=index)
+            if any(hmac.compare_digest(hmac_digest(algorithm, key, c), provided) for c in contents):
+                return Verified(delivery_key=request.header("i-twilio-idempotency-token"), secret_index=index)
         raise bad_signature()
 
 
