@@ -13,7 +13,13 @@ import psycopg
 import pytest
 
 from reflex_common.db import apply_migrations
-from reflex_common.testing import delete_prefix, postgres_server, redis_server, scratch_database, unique_prefix
+from reflex_common.testing import (
+    delete_prefix,
+    postgres_server,
+    redis_server,
+    scratch_database,
+    unique_prefix,
+)
 
 
 @pytest.fixture(scope="session")

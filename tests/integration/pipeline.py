@@ -47,10 +47,15 @@ sources:
 """
 
 
-def github_headers(body: bytes, event: str = "push", delivery: str | None = None, secret: str = SECRET) -> dict[str, str]:
+def github_headers(
+    body: bytes, event: str = "push", delivery: str | None = None, secret: str = SECRET
+) -> dict[str, str]:
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    headers = {"X-Hub-Signature-256": f"sha256={signature}", "X-GitHub-Event": event,
-               "Content-Type": "application/json"}
+    headers = {
+        "X-Hub-Signature-256": f"sha256={signature}",
+        "X-GitHub-Event": event,
+        "Content-Type": "application/json",
+    }
     if delivery:
         headers["X-GitHub-Delivery"] = delivery
     return headers
@@ -58,8 +63,14 @@ def github_headers(body: bytes, event: str = "push", delivery: str | None = None
 
 def worker_settings(redis_url: str, database_url: str, prefix: str, name: str) -> dict[str, Any]:
     return dict(
-        redis_url=redis_url, database_url=database_url, key_prefix=prefix, consumer_name=name,
-        block_ms=50, min_idle_ms=500, claim_interval_s=0.2, retry_backoff_max_s=0.2,
+        redis_url=redis_url,
+        database_url=database_url,
+        key_prefix=prefix,
+        consumer_name=name,
+        block_ms=50,
+        min_idle_ms=500,
+        claim_interval_s=0.2,
+        retry_backoff_max_s=0.2,
     )
 
 
@@ -75,7 +86,9 @@ class Pipeline:
 
     async def post(self, source: str, payload: Any, **header_args: Any) -> Any:
         body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-        return await self.client.post(f"/api/v1/events/{source}", data=body, headers=github_headers(body, **header_args))
+        return await self.client.post(
+            f"/api/v1/events/{source}", data=body, headers=github_headers(body, **header_args)
+        )
 
     async def drain(self) -> None:
         await self.processor.run(burst=True)
@@ -105,10 +118,13 @@ async def running_pipeline(
     common = worker_settings(redis_url, database_url, prefix, "it")
     async with (
         TestClient(TestServer(app)) as client,
-        create_processor_worker(ProcessorSettings(**common), provider.get_tracer("processor"), CollectorRegistry())
-        as processor,
-        create_metric_worker(MetricSettings(**common), provider.get_tracer("metrics"), CollectorRegistry())
-        as (metrics, closer),
+        create_processor_worker(
+            ProcessorSettings(**common), provider.get_tracer("processor"), CollectorRegistry()
+        ) as processor,
+        create_metric_worker(MetricSettings(**common), provider.get_tracer("metrics"), CollectorRegistry()) as (
+            metrics,
+            closer,
+        ),
         create_anomaly_worker(AnomalySettings(**common, min_history=3), CollectorRegistry()) as anomaly,
     ):
         yield Pipeline(client, processor, metrics, closer, anomaly, exporter, prefix)

@@ -35,10 +35,12 @@ async def test_refusals_store_nothing(redis_url: str, migrated_db: str, key_pref
         big = orjson.dumps({"x": "y" * 100})
         r = await p.client.post("/api/v1/events/small", data=big, headers=github_headers(big))
         assert r.status == 413 and (await r.json())["max_body_bytes"] == 64
+
         # The limit holds without a Content-Length too (chunked upload): never a truncated event.
         async def chunks():  # type: ignore[no-untyped-def]
             yield big[:50]
             yield big[50:]
+
         r = await p.client.post("/api/v1/events/small", data=chunks(), headers=github_headers(big))
         assert r.status == 413
         assert await raw_len(redis_url, key_prefix) == 0

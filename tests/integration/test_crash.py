@@ -26,8 +26,13 @@ def produce(redis_url: str, prefix: str, n: int) -> None:
     now_ms = int(time.time() * 1000)
     for i in range(n):
         raw = RawEvent(
-            event_id=new_event_id(now_ms), source="gh", kind="github", received_at_ms=now_ms - (i % 120) * 1000,
-            body=b'{"n": %d}' % i, headers={"x-github-event": TYPES[i % len(TYPES)]}, delivery_key=f"d-{i}",
+            event_id=new_event_id(now_ms),
+            source="gh",
+            kind="github",
+            received_at_ms=now_ms - (i % 120) * 1000,
+            body=b'{"n": %d}' % i,
+            headers={"x-github-event": TYPES[i % len(TYPES)]},
+            delivery_key=f"d-{i}",
         )
         pipe.xadd(Keys(prefix).raw_stream, raw.to_fields())
     pipe.execute()
@@ -47,8 +52,14 @@ def test_kill9_of_processor_and_metric_worker_loses_nothing_and_counts_once(
 ) -> None:
     produce(redis_url, key_prefix, N)
     env = {
-        "REDIS_URL": redis_url, "DATABASE_URL": migrated_db, "KEY_PREFIX": key_prefix, "BATCH_SIZE": "50",
-        "BLOCK_MS": "100", "MIN_IDLE_MS": "1000", "CLAIM_INTERVAL_S": "0.2", "LOG_LEVEL": "warning",
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": migrated_db,
+        "KEY_PREFIX": key_prefix,
+        "BATCH_SIZE": "50",
+        "BLOCK_MS": "100",
+        "MIN_IDLE_MS": "1000",
+        "CLAIM_INTERVAL_S": "0.2",
+        "LOG_LEVEL": "warning",
         "CLOSE_INTERVAL_S": "3600",
     }
     processor = WorkerProcess("reflex_processor", {**env, "CONSUMER_NAME": "p1"}, tmp_path / "p1.log")
@@ -74,7 +85,9 @@ def test_kill9_of_processor_and_metric_worker_loses_nothing_and_counts_once(
     assert scalar(migrated_db, "SELECT count(DISTINCT delivery_key) FROM events") == N
     assert scalar(migrated_db, "SELECT sum(count) FROM metric_counts WHERE type = '*'") == N
     with psycopg.connect(migrated_db) as conn:
-        by_type = dict(conn.execute("SELECT type, sum(count) FROM metric_counts WHERE type <> '*' GROUP BY 1").fetchall())
+        by_type = dict(
+            conn.execute("SELECT type, sum(count) FROM metric_counts WHERE type <> '*' GROUP BY 1").fetchall()
+        )
         by_window = conn.execute(
             "SELECT c.window_start, c.count, (SELECT count(*) FROM events e WHERE e.received_at >= c.window_start"
             " AND e.received_at < c.window_start + interval '60 seconds') FROM metric_counts c WHERE type = '*'"

@@ -43,9 +43,11 @@ async def test_thousand_webhooks_become_rows_exact_counts_windows_and_one_trace(
         # Exact counts: what metric_counts says equals a GROUP BY over the events themselves.
         expected = Counter((t, int(r.timestamp()) // 60 * 60) for _, t, r in rows)
         expected_all = Counter(int(r.timestamp()) // 60 * 60 for _, _, r in rows)
-        counts = await (await conn.execute(
-            "SELECT type, extract(epoch FROM window_start)::bigint, count FROM metric_counts WHERE count > 0"
-        )).fetchall()
+        counts = await (
+            await conn.execute(
+                "SELECT type, extract(epoch FROM window_start)::bigint, count FROM metric_counts WHERE count > 0"
+            )
+        ).fetchall()
         got = {(t, w): c for t, w, c in counts if t != "*"}
         got_all = {w: c for t, w, c in counts if t == "*"}
         assert got == dict(expected)

@@ -22,8 +22,12 @@ from reflex_processor.worker import create_worker
 
 def raw(event_id: str, n: int) -> dict[str, bytes]:
     return RawEvent(
-        event_id=event_id, source="gh", kind="github", received_at_ms=int(time.time() * 1000),
-        body=b'{"n": %d}' % n, headers={"x-github-event": "push"},
+        event_id=event_id,
+        source="gh",
+        kind="github",
+        received_at_ms=int(time.time() * 1000),
+        body=b'{"n": %d}' % n,
+        headers={"x-github-event": "push"},
     ).to_fields()
 
 

@@ -19,8 +19,10 @@ class WorkerProcess:
         self.log = log
         self._log_file = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", module], env={**os.environ, **env, "HEALTH_PORT": str(free_port())},
-            stdout=self._log_file, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", module],
+            env={**os.environ, **env, "HEALTH_PORT": str(free_port())},
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
         )
 
     def kill9(self) -> None:
@@ -43,7 +45,9 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, *proc
     while not condition():
         for p in procs:
             if p.proc.poll() is not None:
-                raise AssertionError(f"{p.module} exited with {p.proc.returncode} while waiting for {what}:\n{p.tail()}")
+                raise AssertionError(
+                    f"{p.module} exited with {p.proc.returncode} while waiting for {what}:\n{p.tail()}"
+                )
         if time.monotonic() > deadline:
             logs = "\n---\n".join(p.tail() for p in procs)
             raise AssertionError(f"timed out waiting for {what}\n{logs}")

@@ -32,9 +32,18 @@ async def port(redis_url: str) -> AsyncIterator[RedisStreams]:
 
 def config(prefix: str, **overrides: object) -> ConsumerConfig:
     values: dict[str, object] = dict(
-        stream=f"{prefix}:in", group=GROUP, consumer="c1", dlq_stream=f"{prefix}:in:dlq",
-        trimmed_counter_key=f"{prefix}:in:trimmed", batch_size=50, max_in_flight=100, block_ms=50,
-        min_idle_ms=100, claim_interval_s=0.05, max_deliveries=3, retry_backoff_max_s=0.1,
+        stream=f"{prefix}:in",
+        group=GROUP,
+        consumer="c1",
+        dlq_stream=f"{prefix}:in:dlq",
+        trimmed_counter_key=f"{prefix}:in:trimmed",
+        batch_size=50,
+        max_in_flight=100,
+        block_ms=50,
+        min_idle_ms=100,
+        claim_interval_s=0.05,
+        max_deliveries=3,
+        retry_backoff_max_s=0.1,
     )
     values.update(overrides)
     return ConsumerConfig(**values)  # type: ignore[arg-type]
@@ -86,7 +95,9 @@ async def pending(redis: Redis, stream: str) -> int:
     return int((await redis.xpending(stream, GROUP))["pending"])
 
 
-async def test_group_is_created_with_mkstream_and_busygroup_ignored(port: RedisStreams, redis: Redis, key_prefix: str) -> None:
+async def test_group_is_created_with_mkstream_and_busygroup_ignored(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
     cfg = config(key_prefix)
     await port.ensure_group(cfg.stream, GROUP)
     await port.ensure_group(cfg.stream, GROUP)  # BUSYGROUP is not an error
@@ -116,7 +127,9 @@ async def test_count_never_exceeds_free_in_flight_slots(port: RedisStreams, redi
     assert max(len(b) for b in handler.batches) == 7
 
 
-async def test_own_pending_entries_are_drained_first_on_restart(port: RedisStreams, redis: Redis, key_prefix: str) -> None:
+async def test_own_pending_entries_are_drained_first_on_restart(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
     cfg = config(key_prefix, min_idle_ms=60_000)
     await port.ensure_group(cfg.stream, GROUP)
     ids = await add(redis, cfg.stream, 5)
@@ -129,7 +142,9 @@ async def test_own_pending_entries_are_drained_first_on_restart(port: RedisStrea
     assert await pending(redis, cfg.stream) == 0
 
 
-async def test_stale_entries_of_a_dead_consumer_are_reclaimed(port: RedisStreams, redis: Redis, key_prefix: str) -> None:
+async def test_stale_entries_of_a_dead_consumer_are_reclaimed(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
     cfg = config(key_prefix, consumer="c2", min_idle_ms=100)
     await port.ensure_group(cfg.stream, GROUP)
     ids = await add(redis, cfg.stream, 4)

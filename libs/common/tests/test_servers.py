@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+
 from reflex_common.testing import (
     MissingBinaryError,
     PostgresProcess,
@@ -164,9 +165,7 @@ def test_missing_redis_server_is_one_clear_line(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(MissingBinaryError) as info:
         start_redis_process()
-    assert str(info.value) == (
-        "redis-server not found: install it (apt-get install redis-server) or set REDIS_URL"
-    )
+    assert str(info.value) == ("redis-server not found: install it (apt-get install redis-server) or set REDIS_URL")
 
 
 def test_unique_prefix_differs_per_call() -> None:

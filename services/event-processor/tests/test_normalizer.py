@@ -11,8 +11,12 @@ from reflex_processor.normalizer import normalize
 
 def raw(body: bytes, **kw: object) -> RawEvent:
     values: dict[str, object] = dict(
-        event_id="0190f0e0-0000-7000-8000-000000000001", source="s", kind="hmac", received_at_ms=1_700_000_000_000,
-        body=body, headers={},
+        event_id="0190f0e0-0000-7000-8000-000000000001",
+        source="s",
+        kind="hmac",
+        received_at_ms=1_700_000_000_000,
+        body=body,
+        headers={},
     )
     values.update(kw)
     return RawEvent(**values)  # type: ignore[arg-type]

@@ -31,8 +31,10 @@ def write(tmp_path: Path, text: str) -> Path:
         ("sources:\n  - {name: a, kind: github, secrets: ['file:/nonexistent/secret']}\n", "cannot read"),
         ("sources:\n  - {name: A!, kind: github, secrets: [x]}\n", "sources.0.name"),
         ("sources:\n  - {name: a, kind: github, secrets: [x], colour: red}\n", "colour"),
-        ("sources:\n  - {name: a, kind: github, secrets: [x]}\n  - {name: a, kind: github, secrets: [y]}\n",
-         "duplicate source names: a"),
+        (
+            "sources:\n  - {name: a, kind: github, secrets: [x]}\n  - {name: a, kind: github, secrets: [y]}\n",
+            "duplicate source names: a",
+        ),
         ("sources: [", "not valid YAML"),
     ],
 )

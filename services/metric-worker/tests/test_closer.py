@@ -23,8 +23,9 @@ MIN = timedelta(minutes=1)
 @pytest.fixture
 async def closer(redis_url: str, migrated_db: str, key_prefix: str) -> AsyncIterator[WindowCloser]:
     async with open_redis_streams(redis_url, 50) as (port, _), open_pool(migrated_db, 2) as pool:
-        yield WindowCloser(pool, port, Keys(key_prefix).windows_stream, 10_000, window_s=60, lateness_s=5,
-                           max_windows_per_pass=100)
+        yield WindowCloser(
+            pool, port, Keys(key_prefix).windows_stream, 10_000, window_s=60, lateness_s=5, max_windows_per_pass=100
+        )
 
 
 async def add(db: str, rows: list[tuple[str, str, str, datetime]]) -> None:
@@ -48,7 +49,9 @@ async def test_windows_close_with_zeros_for_silence_and_revise_for_late_events(
     assert await closer.close(T0 + MIN + timedelta(seconds=4)) == []
     first = await closer.close(T0 + 3 * MIN + timedelta(seconds=5))
     assert summary(first) == [
-        ("push", T0, 2, 0), ("push", T0 + MIN, 0, 0), ("push", T0 + 2 * MIN, 0, 0),
+        ("push", T0, 2, 0),
+        ("push", T0 + MIN, 0, 0),
+        ("push", T0 + 2 * MIN, 0, 0),
     ]
     assert await closer.close(T0 + 3 * MIN + timedelta(seconds=30)) == []
     # A late event for a closed window, and a repeat of an event already counted.

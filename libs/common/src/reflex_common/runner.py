@@ -56,4 +56,3 @@ async def run_until_signalled(
                 handle.cancel()
     log.info("worker_exited")
     return 0
-

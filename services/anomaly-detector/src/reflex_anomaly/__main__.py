@@ -5,10 +5,10 @@ from __future__ import annotations
 import uvloop
 from prometheus_client import CollectorRegistry
 
-from reflex_common.logs import configure_logging
-from reflex_common.runner import run_until_signalled
 from reflex_anomaly.settings import AnomalySettings
 from reflex_anomaly.worker import create_worker
+from reflex_common.logs import configure_logging
+from reflex_common.runner import run_until_signalled
 
 
 async def _run(settings: AnomalySettings) -> int:

@@ -16,11 +16,11 @@ import psycopg
 from prometheus_client import CollectorRegistry, Counter
 from psycopg_pool import AsyncConnectionPool
 
+from reflex_anomaly.detector import DetectorConfig, Verdict, evaluate
 from reflex_common.db import transient_db
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import ClosedWindow
 from reflex_common.streams import Entry, Outcome
-from reflex_anomaly.detector import DetectorConfig, Verdict, evaluate
 
 _LOAD = """
 SELECT source, type, last_window_start, history FROM anomaly_series
@@ -46,9 +46,7 @@ ON CONFLICT (source, type, window_start, kind) DO NOTHING
 
 class AnomalyMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.anomalies = Counter(
-            "reflex_anomalies_total", "Anomalies flagged, by kind.", ["kind"], registry=registry
-        )
+        self.anomalies = Counter("reflex_anomalies_total", "Anomalies flagged, by kind.", ["kind"], registry=registry)
 
 
 class SeriesState:
@@ -125,10 +123,20 @@ class AnomalyHandler:
                 if verdict is not None:
                     verdicts.append(verdict)
                     b = verdict.band
-                    anomaly_rows.append((
-                        window.source, window.type, window.window_start, window.window_s, verdict.kind,
-                        verdict.observed, b.expected, b.lower, b.upper, verdict.explanation,
-                    ))
+                    anomaly_rows.append(
+                        (
+                            window.source,
+                            window.type,
+                            window.window_start,
+                            window.window_s,
+                            verdict.kind,
+                            verdict.observed,
+                            b.expected,
+                            b.lower,
+                            b.upper,
+                            verdict.explanation,
+                        )
+                    )
         async with conn.cursor() as c:
             await c.executemany(
                 _SAVE,

@@ -11,15 +11,15 @@ from collections.abc import AsyncIterator
 
 from prometheus_client import CollectorRegistry
 
+from reflex_anomaly.detector import DetectorConfig
+from reflex_anomaly.handler import AnomalyHandler, AnomalyMetrics
+from reflex_anomaly.settings import AnomalySettings
 from reflex_common.db import apply_migrations, open_pool, transient_db
 from reflex_common.keys import ANOMALY_GROUP
 from reflex_common.streams import Consumer, ConsumerConfig
 from reflex_common.streams.consumer_metrics import ConsumerMetrics
 from reflex_common.streams.redis_stream import open_redis_streams
 from reflex_common.worker import ConsumerWorker, ping_checks
-from reflex_anomaly.detector import DetectorConfig
-from reflex_anomaly.handler import AnomalyHandler, AnomalyMetrics
-from reflex_anomaly.settings import AnomalySettings
 
 
 @contextlib.asynccontextmanager
@@ -29,6 +29,7 @@ async def create_worker(settings: AnomalySettings, registry: CollectorRegistry) 
         open_redis_streams(settings.redis_url, settings.block_ms) as (port, redis),
         open_pool(settings.database_url, settings.db_pool_max, name="anomaly") as pool,
     ):
+
         async def prepare() -> None:
             with transient_db():
                 async with pool.connection() as conn:
@@ -41,7 +42,9 @@ async def create_worker(settings: AnomalySettings, registry: CollectorRegistry) 
         )
         handler = AnomalyHandler(pool, config, settings.history_windows, AnomalyMetrics(registry))
         consumer = Consumer(
-            port, handler, ConsumerConfig.from_settings(settings, keys.windows_stream, ANOMALY_GROUP),
+            port,
+            handler,
+            ConsumerConfig.from_settings(settings, keys.windows_stream, ANOMALY_GROUP),
             ConsumerMetrics(registry),
         )
         yield ConsumerWorker(consumer, prepare, ping_checks(redis, pool), liveness_s=settings.block_ms / 1000 * 3 + 30)

@@ -21,8 +21,10 @@ from reflex_processor.store import store_events
 class ProcessorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.events = Counter(
-            "reflex_processor_events_total", "Domain events by source, kind and outcome.",
-            ["source", "outcome"], registry=registry,
+            "reflex_processor_events_total",
+            "Domain events by source, kind and outcome.",
+            ["source", "outcome"],
+            registry=registry,
         )
 
 
@@ -42,7 +44,9 @@ class EventHandler:
         ready: list[tuple[Entry, DomainEvent, str | None]] = []
         for entry in entries:
             with self._tracer.start_as_current_span(
-                "raw process", context=entry_context(entry.fields), kind=SpanKind.CONSUMER,
+                "raw process",
+                context=entry_context(entry.fields),
+                kind=SpanKind.CONSUMER,
                 attributes={"messaging.message.id": entry.id, "messaging.destination.name": "raw"},
             ) as span:
                 try:
@@ -64,6 +68,7 @@ class EventHandler:
                 self._metrics.events.labels(event.source, "stored").inc()
             else:
                 self._metrics.events.labels(event.source, "duplicate").inc()
-                self._log.info("duplicate_delivery", event_id=event.event_id, source=event.source,
-                               delivery_key=event.delivery_key)
+                self._log.info(
+                    "duplicate_delivery", event_id=event.event_id, source=event.source, delivery_key=event.delivery_key
+                )
         return outcome

@@ -13,7 +13,7 @@ from reflex_common.schemas import DomainEvent
 
 _COLUMNS = "event_id, source, kind, type, occurred_at, received_at, delivery_key, entity, payload, stream_id"
 
-_STAGE = f"""
+_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS events_stage (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
 """
 
@@ -31,8 +31,16 @@ async def store_events(
         for stream_id, e in events:
             await copy.write_row(
                 (
-                    e.event_id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.delivery_key,
-                    e.entity, orjson.dumps(e.payload).decode(), stream_id,
+                    e.event_id,
+                    e.source,
+                    e.kind,
+                    e.type,
+                    e.occurred_at,
+                    e.received_at,
+                    e.delivery_key,
+                    e.entity,
+                    orjson.dumps(e.payload).decode(),
+                    stream_id,
                 )
             )
     await conn.execute(

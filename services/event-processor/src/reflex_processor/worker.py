@@ -30,6 +30,7 @@ async def create_worker(
         open_redis_streams(settings.redis_url, settings.block_ms) as (port, redis),
         open_pool(settings.database_url, settings.db_pool_max, name="processor") as pool,
     ):
+
         async def prepare() -> None:
             with transient_db():
                 async with pool.connection() as conn:
@@ -38,12 +39,13 @@ async def create_worker(
                 await port.ensure_group(keys.events_stream, group)
 
         handler = EventHandler(pool, tracer, ProcessorMetrics(registry), keys.events_stream, settings.stream_maxlen)
-        downstream = BacklogMonitor(
-            port, keys.events_stream, settings.max_backlog_entries, settings.backlog_refresh_s
-        )
+        downstream = BacklogMonitor(port, keys.events_stream, settings.max_backlog_entries, settings.backlog_refresh_s)
         consumer = Consumer(
-            port, handler, ConsumerConfig.from_settings(settings, keys.raw_stream, PROCESSOR_GROUP),
-            ConsumerMetrics(registry), backpressure=downstream,
+            port,
+            handler,
+            ConsumerConfig.from_settings(settings, keys.raw_stream, PROCESSOR_GROUP),
+            ConsumerMetrics(registry),
+            backpressure=downstream,
         )
         checks: Mapping[str, Check] = ping_checks(redis, pool)
         yield ConsumerWorker(consumer, prepare, checks, liveness_s=settings.block_ms / 1000 * 3 + 30)

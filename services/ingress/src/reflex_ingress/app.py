@@ -53,7 +53,9 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     keys = settings.keys
     redis = Redis.from_url(
-        settings.redis_url, socket_timeout=settings.redis_timeout_s, socket_connect_timeout=settings.redis_timeout_s,
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
         max_connections=64,
     )
     port = RedisStreams(redis, redis)
@@ -63,8 +65,11 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
             await port.ensure_group(keys.raw_stream, group)
     backlog = BacklogMonitor(port, keys.raw_stream, settings.max_backlog_entries, settings.backlog_refresh_s)
     enqueuer = Enqueuer(
-        redis, keys.raw_stream, settings.stream_maxlen,
-        batch_max=settings.write_batch_max, max_pending=settings.max_pending_writes,
+        redis,
+        keys.raw_stream,
+        settings.stream_maxlen,
+        batch_max=settings.write_batch_max,
+        max_pending=settings.max_pending_writes,
     )
     app[REDIS] = redis
     app[BACKLOG] = backlog

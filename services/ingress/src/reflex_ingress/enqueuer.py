@@ -17,7 +17,6 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-
 # Dedup and enqueue in one step: the delivery key is claimed (SET NX EX) only together with the
 # XADD, so a key can never be remembered for an event that was not stored. "#!lua" without flags
 # makes Redis refuse the whole script up front when it is out of memory (no half-done write).

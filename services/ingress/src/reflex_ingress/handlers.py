@@ -26,7 +26,9 @@ _SECRET_HEADER_MARKS = ("authorization", "cookie", "token", "secret", "signature
 
 def _json_error(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> web.Response:
     return web.Response(
-        status=status, body=orjson.dumps({"error": message, **extra}), content_type="application/json",
+        status=status,
+        body=orjson.dumps({"error": message, **extra}),
+        content_type="application/json",
         headers=headers,
     )
 
@@ -77,7 +79,9 @@ async def receive_webhook(request: web.Request) -> web.Response:
         return _json_error(404, f"unknown source {name!r}")
     parent = context_from(request.headers.get("traceparent"))
     with app[TRACER].start_as_current_span(
-        f"{request.method} /api/v1/events/{{source}}", context=parent, kind=SpanKind.SERVER,
+        f"{request.method} /api/v1/events/{{source}}",
+        context=parent,
+        kind=SpanKind.SERVER,
         attributes={"http.request.method": request.method, "reflex.source": name},
     ) as span:
         response = await _handle(request, source)
@@ -154,15 +158,25 @@ async def _handle(request: web.Request, source: Source) -> web.Response:
         if enqueued.duplicate_of is not None:
             # The sender retried a delivery we already stored: 200, so it stops retrying.
             app[INGRESS_METRICS].duplicates.labels(source.name).inc()
-            log.info("duplicate_delivery", source=source.name, delivery_key=verified.delivery_key,
-                     first_event_id=enqueued.duplicate_of)
+            log.info(
+                "duplicate_delivery",
+                source=source.name,
+                delivery_key=verified.delivery_key,
+                first_event_id=enqueued.duplicate_of,
+            )
             return web.Response(
-                status=200, body=orjson.dumps({"id": enqueued.duplicate_of, "duplicate": True}),
+                status=200,
+                body=orjson.dumps({"id": enqueued.duplicate_of, "duplicate": True}),
                 content_type="application/json",
             )
         producer.set_attribute("messaging.message.id", enqueued.stream_id or "")
-    log.debug("webhook_accepted", source=source.name, event_id=event_id, stream_id=enqueued.stream_id,
-              delivery_key=verified.delivery_key)
+    log.debug(
+        "webhook_accepted",
+        source=source.name,
+        event_id=event_id,
+        stream_id=enqueued.stream_id,
+        delivery_key=verified.delivery_key,
+    )
     return web.Response(status=202, body=orjson.dumps({"id": event_id}), content_type="application/json")
 
 

@@ -8,7 +8,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 class IngressMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
-            "reflex_ingress_requests_total", "Webhook requests by source and HTTP status.", ["source", "status"],
+            "reflex_ingress_requests_total",
+            "Webhook requests by source and HTTP status.",
+            ["source", "status"],
             registry=registry,
         )
         self.secret_matches = Counter(
@@ -24,6 +26,7 @@ class IngressMetrics:
             registry=registry,
         )
         self.backlog = Gauge(
-            "reflex_ingress_raw_backlog_entries", "Unacked entries of the raw stream (largest group).",
+            "reflex_ingress_raw_backlog_entries",
+            "Unacked entries of the raw stream (largest group).",
             registry=registry,
         )

@@ -98,7 +98,9 @@ class WindowCloser:
                     return []  # another replica is closing
                 return await self._close_locked(conn, now)
 
-    async def _close_locked(self, conn: psycopg.AsyncConnection[tuple[object, ...]], now: datetime) -> list[ClosedWindow]:
+    async def _close_locked(
+        self, conn: psycopg.AsyncConnection[tuple[object, ...]], now: datetime
+    ) -> list[ClosedWindow]:
         cur = await conn.execute("SELECT max(last_event_window) FROM metric_series")
         row = await cur.fetchone()
         newest_event = row[0] + self._window if row and row[0] else None
@@ -121,15 +123,23 @@ class WindowCloser:
         await conn.execute(_ADVANCE, params)
         # Send before the commit: if sending fails, nothing is marked and the next pass retries.
         await self._port.publish([Outgoing(self._stream, w.to_fields(), self._maxlen) for w in closed])
-        self._log.info("windows_closed", count=len(closed), boundary=boundary.isoformat(),
-                       revisions=sum(1 for w in closed if w.revision))
+        self._log.info(
+            "windows_closed",
+            count=len(closed),
+            boundary=boundary.isoformat(),
+            revisions=sum(1 for w in closed if w.revision),
+        )
         return closed
 
     def _window_of(self, source: object, type_: object, start: object, count: object, revision: object) -> ClosedWindow:
         assert isinstance(start, datetime)
         return ClosedWindow(
-            source=str(source), type=str(type_), window_start=start, window_s=self._window_s,
-            count=int(str(count)), revision=int(str(revision)),
+            source=str(source),
+            type=str(type_),
+            window_start=start,
+            window_s=self._window_s,
+            count=int(str(count)),
+            revision=int(str(revision)),
         )
 
     async def run(self, interval_s: float) -> None:

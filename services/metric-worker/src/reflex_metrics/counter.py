@@ -77,7 +77,9 @@ class CountHandler:
         done: list[str] = []
         for entry in entries:
             with self._tracer.start_as_current_span(
-                "events process", context=entry_context(entry.fields), kind=SpanKind.CONSUMER,
+                "events process",
+                context=entry_context(entry.fields),
+                kind=SpanKind.CONSUMER,
                 attributes={"messaging.message.id": entry.id},
             ):
                 try:

@@ -28,6 +28,7 @@ async def create_worker(
         open_redis_streams(settings.redis_url, settings.block_ms) as (port, redis),
         open_pool(settings.database_url, settings.db_pool_max, name="metrics") as pool,
     ):
+
         async def prepare() -> None:
             with transient_db():
                 async with pool.connection() as conn:
@@ -36,16 +37,25 @@ async def create_worker(
                 await port.ensure_group(keys.windows_stream, group)
 
         closer = WindowCloser(
-            pool, port, keys.windows_stream, settings.stream_maxlen,
-            window_s=settings.window_s, lateness_s=settings.lateness_s,
+            pool,
+            port,
+            keys.windows_stream,
+            settings.stream_maxlen,
+            window_s=settings.window_s,
+            lateness_s=settings.lateness_s,
             max_windows_per_pass=settings.max_windows_per_pass,
         )
         consumer = Consumer(
-            port, CountHandler(pool, tracer, settings.window_s),
-            ConsumerConfig.from_settings(settings, keys.events_stream, METRICS_GROUP), ConsumerMetrics(registry),
+            port,
+            CountHandler(pool, tracer, settings.window_s),
+            ConsumerConfig.from_settings(settings, keys.events_stream, METRICS_GROUP),
+            ConsumerMetrics(registry),
         )
         worker = ConsumerWorker(
-            consumer, prepare, ping_checks(redis, pool), liveness_s=settings.block_ms / 1000 * 3 + 30,
+            consumer,
+            prepare,
+            ping_checks(redis, pool),
+            liveness_s=settings.block_ms / 1000 * 3 + 30,
             side_tasks=[lambda: closer.run(settings.close_interval_s)],
         )
         yield worker, closer

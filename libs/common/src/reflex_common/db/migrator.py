@@ -22,7 +22,8 @@ async def apply_migrations(conn: psycopg.AsyncConnection[object]) -> list[str]:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
         await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         cur = await conn.execute("SELECT name FROM schema_migrations")
         done = {row[0] for row in await cur.fetchall()}  # type: ignore[index]

@@ -13,7 +13,13 @@ async def open_pool(url: str, max_size: int, *, name: str = "reflex") -> AsyncIt
     """A pool that does not insist on the database being up at start: a worker whose database is
     down must still start, report not-ready and retry, rather than crash-loop."""
     pool = AsyncConnectionPool(
-        url, min_size=1, max_size=max_size, open=False, name=name, timeout=10.0, reconnect_timeout=0,
+        url,
+        min_size=1,
+        max_size=max_size,
+        open=False,
+        name=name,
+        timeout=10.0,
+        reconnect_timeout=0,
         kwargs={"autocommit": False},
     )
     await pool.open(wait=False)

@@ -180,7 +180,7 @@ class Consumer:
         after = "0"
         while not self._stopping:
             entries = await self._retrying(
-                lambda: self._port.read_own_pending(
+                lambda after=after: self._port.read_own_pending(  # type: ignore[misc]
                     self._cfg.stream, self._cfg.group, self._cfg.consumer, after, self._cfg.batch_size
                 ),
                 [],
@@ -212,10 +212,12 @@ class Consumer:
     async def _record_trimmed(self, ids: Sequence[str]) -> None:
         self._log.error("pending_entries_trimmed", count=len(ids), ids=list(ids[:20]))
         self._metrics.count(self._cfg.stream, self._cfg.group, "trimmed", len(ids))
-        letters = [DeadLetter(Entry(i, {}, 0), "trimmed: the entry was deleted from the stream while pending")
-                   for i in ids]
-        await self._retrying(lambda: self._port.count_trimmed(
-            self._cfg.stream, self._cfg.trimmed_counter_key, len(ids)), [])
+        letters = [
+            DeadLetter(Entry(i, {}, 0), "trimmed: the entry was deleted from the stream while pending") for i in ids
+        ]
+        await self._retrying(
+            lambda: self._port.count_trimmed(self._cfg.stream, self._cfg.trimmed_counter_key, len(ids)), []
+        )
         await self._dead_letter(letters)
 
     async def _process(self, entries: Sequence[Entry]) -> None:
@@ -246,9 +248,7 @@ class Consumer:
         finally:
             self._in_flight -= len(entries)
             self._metrics.in_flight.labels(self._cfg.stream, self._cfg.group).set(self._in_flight)
-            self._metrics.batch_seconds.labels(self._cfg.stream, self._cfg.group).observe(
-                time.perf_counter() - started
-            )
+            self._metrics.batch_seconds.labels(self._cfg.stream, self._cfg.group).observe(time.perf_counter() - started)
 
     async def _handle(self, entries: Sequence[Entry]) -> Outcome:
         """Handle a batch; when it blows up, handle its entries one by one to find the culprit."""

@@ -31,7 +31,10 @@ class ConsumerMetrics:
             registry=registry,
         )
         self.in_flight = Gauge(
-            "reflex_consumer_in_flight_entries", "Entries held by this consumer.", ["stream", "group"], registry=registry
+            "reflex_consumer_in_flight_entries",
+            "Entries held by this consumer.",
+            ["stream", "group"],
+            registry=registry,
         )
 
     def count(self, stream: str, group: str, outcome: EntryOutcome, n: int = 1) -> None:

@@ -16,7 +16,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from reflex_common.errors import TransientError
 from reflex_common.streams.ports import ClaimResult, DeadLetter, Entry, GroupBacklog, Outgoing
 
-
 P = ParamSpec("P")
 R = TypeVar("R")
 

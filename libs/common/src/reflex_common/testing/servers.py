@@ -158,9 +158,7 @@ def _unprivileged_user() -> _RunAs | None:
         except KeyError:
             continue
         return _RunAs(name=name, uid=entry.pw_uid, gid=entry.pw_gid)
-    raise RuntimeError(
-        "running as root but neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL"
-    )
+    raise RuntimeError("running as root but neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -243,8 +241,7 @@ class ServerProcess:
         if not self.running:
             code = self._proc.returncode
             raise RuntimeError(
-                f"{self.name} exited with code {code} at start; last lines of {self.log_path}:\n"
-                f"{_tail(self.log_path)}"
+                f"{self.name} exited with code {code} at start; last lines of {self.log_path}:\n{_tail(self.log_path)}"
             )
 
     def _ready_or_dead(self) -> bool:
@@ -430,9 +427,7 @@ def find_redis_server() -> str:
     """The path of `redis-server` on PATH; raises MissingBinaryError if there is none."""
     binary = shutil.which("redis-server")
     if binary is None:
-        raise MissingBinaryError(
-            "redis-server not found: install it (apt-get install redis-server) or set REDIS_URL"
-        )
+        raise MissingBinaryError("redis-server not found: install it (apt-get install redis-server) or set REDIS_URL")
     return binary
 
 
@@ -475,9 +470,7 @@ def start_redis_process(port: int | None = None, *, appendonly: bool = False) ->
     return server
 
 
-def start_postgres_process(
-    port: int | None = None, *, settings: Mapping[str, str] | None = None
-) -> PostgresProcess:
+def start_postgres_process(port: int | None = None, *, settings: Mapping[str, str] | None = None) -> PostgresProcess:
     """Create a throwaway PostgreSQL cluster in a temporary directory, start it on 127.0.0.1 (`port`,
     or a free one) and return once it accepts connections. `settings` adds or overrides `-c` options.
 

@@ -1,0 +1,43 @@
+"""Postgres is the last word on duplicates: the same event id, or the same (source, delivery key)
+under another event id, never makes a second row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import psycopg
+
+from reflex_common.schemas import DomainEvent
+from reflex_processor.store import store_events
+
+AT = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def event(event_id: str, key: str | None) -> DomainEvent:
+    return DomainEvent(
+        event_id=event_id,
+        source="stripe-main",
+        kind="stripe",
+        type="invoice.paid",
+        occurred_at=AT,
+        received_at=AT,
+        delivery_key=key,
+        payload={"id": key},
+    )
+
+
+A = "0190f0e0-0000-7000-8000-00000000000a"
+B = "0190f0e0-0000-7000-8000-00000000000b"
+C = "0190f0e0-0000-7000-8000-00000000000c"
+
+
+async def test_redelivery_and_repeated_delivery_keys_make_no_second_row(migrated_db: str) -> None:
+    async with await psycopg.AsyncConnection.connect(migrated_db) as conn:
+        async with conn.transaction():
+            assert await store_events(conn, [("1-0", event(A, "evt_1")), ("1-1", event(C, None))]) == {A, C}
+        async with conn.transaction():
+            # A again (redelivered entry) is still reported stored, so it is forwarded again;
+            # B repeats A's delivery key past the ingress horizon: not stored, not forwarded.
+            assert await store_events(conn, [("1-0", event(A, "evt_1")), ("2-0", event(B, "evt_1"))]) == {A}
+        rows = await (await conn.execute("SELECT event_id::text, delivery_key FROM events ORDER BY 1")).fetchall()
+    assert rows == [(A, "evt_1"), (C, None)]
