@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 import structlog
 from psycopg_pool import AsyncConnectionPool
@@ -37,7 +38,7 @@ class ConsumerWorker:
         checks: Mapping[str, Check],
         *,
         liveness_s: float,
-        side_tasks: Sequence[Callable[[], Awaitable[None]]] = (),
+        side_tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> None:
         self.consumer = consumer
         self._prepare = prepare

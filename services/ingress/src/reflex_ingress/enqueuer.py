@@ -17,6 +17,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from reflex_common.streams.redis_stream import entry_fields
+
 # Dedup and enqueue in one step: the delivery key is claimed (SET NX EX) only together with the
 # XADD, so a key can never be remembered for an event that was not stored. "#!lua" without flags
 # makes Redis refuse the whole script up front when it is out of memory (no half-done write).
@@ -125,7 +127,7 @@ class Enqueuer:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for w in batch:
                     if w.dedup is None:
-                        pipe.xadd(self._stream, dict(w.fields), maxlen=self._maxlen, approximate=True)
+                        pipe.xadd(self._stream, entry_fields(w.fields), maxlen=self._maxlen, approximate=True)
                     else:
                         args: list[str | bytes | int] = [self._maxlen, w.dedup.horizon_s, w.dedup.event_id]
                         for name, value in w.fields.items():

@@ -103,7 +103,7 @@ class WindowCloser:
     ) -> list[ClosedWindow]:
         cur = await conn.execute("SELECT max(last_event_window) FROM metric_series")
         row = await cur.fetchone()
-        newest_event = row[0] + self._window if row and row[0] else None
+        newest_event = row[0] + self._window if row and isinstance(row[0], datetime) else None
         boundary = close_boundary(now, newest_event, self._window_s, self._lateness_s)
         params = {"boundary": boundary, "window": self._window, "max_windows": self._max_windows}
         closed: list[ClosedWindow] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
@@ -23,7 +23,7 @@ R = TypeVar("R")
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, ConnectionError, OSError)
 
 
-def transient_on_outage(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def transient_on_outage(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Translate Redis outages (and OOM / read-only replies) into TransientError."""
 
     @functools.wraps(fn)
@@ -45,6 +45,11 @@ def _fields(raw: dict[bytes, bytes] | None) -> dict[str, bytes]:
     if not raw:
         return {}
     return {k.decode(): v for k, v in raw.items()}
+
+
+def entry_fields(fields: Mapping[str, bytes]) -> Any:
+    """Fields as redis-py's xadd takes them (its annotations are narrower than what it accepts)."""
+    return dict(fields)
 
 
 def _id(value: bytes | str) -> str:
@@ -86,12 +91,12 @@ class RedisStreams:
     async def _delivery_counts(self, stream: str, group: str, consumer: str, ids: list[str]) -> dict[str, int]:
         if not ids:
             return {}
-        rows = await self._r.xpending_range(stream, group, ids[0], ids[-1], len(ids) + 100, consumer)
+        rows: Any = await self._r.xpending_range(stream, group, ids[0], ids[-1], len(ids) + 100, consumer)
         return {_id(row["message_id"]): int(row["times_delivered"]) for row in rows}
 
     @transient_on_outage
     async def read_own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[Entry]:
-        reply = await self._r.xreadgroup(group, consumer, {stream: after_id}, count=count)
+        reply: Any = await self._r.xreadgroup(group, consumer, {stream: after_id}, count=count)
         raw_entries = reply[0][1] if reply else []
         ids = [_id(entry_id) for entry_id, _ in raw_entries]
         counts = await self._delivery_counts(stream, group, consumer, ids)
@@ -103,7 +108,7 @@ class RedisStreams:
     @transient_on_outage
     async def read_new(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
         try:
-            reply = await self._blocking.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+            reply: Any = await self._blocking.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -136,7 +141,7 @@ class RedisStreams:
             return
         async with self._r.pipeline(transaction=True) as pipe:
             for out in outgoing:
-                pipe.xadd(out.stream, dict(out.fields), maxlen=out.maxlen, approximate=True)
+                pipe.xadd(out.stream, entry_fields(out.fields), maxlen=out.maxlen, approximate=True)
             if ack_ids:
                 pipe.xack(stream, group, *ack_ids)
             await pipe.execute()
@@ -147,7 +152,7 @@ class RedisStreams:
             return
         async with self._r.pipeline(transaction=True) as pipe:
             for out in outgoing:
-                pipe.xadd(out.stream, dict(out.fields), maxlen=out.maxlen, approximate=True)
+                pipe.xadd(out.stream, entry_fields(out.fields), maxlen=out.maxlen, approximate=True)
             await pipe.execute()
 
     @transient_on_outage
@@ -158,7 +163,7 @@ class RedisStreams:
             return
         async with self._r.pipeline(transaction=True) as pipe:
             for letter in letters:
-                pipe.xadd(dlq_stream, dead_letter_fields(stream, group, letter), maxlen=maxlen, approximate=True)
+                pipe.xadd(dlq_stream, entry_fields(dead_letter_fields(stream, group, letter)), maxlen=maxlen, approximate=True)
             pipe.xack(stream, group, *[letter.entry.id for letter in letters])
             await pipe.execute()
 
