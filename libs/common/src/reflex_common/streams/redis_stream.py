@@ -163,7 +163,9 @@ class RedisStreams:
             return
         async with self._r.pipeline(transaction=True) as pipe:
             for letter in letters:
-                pipe.xadd(dlq_stream, entry_fields(dead_letter_fields(stream, group, letter)), maxlen=maxlen, approximate=True)
+                pipe.xadd(
+                    dlq_stream, entry_fields(dead_letter_fields(stream, group, letter)), maxlen=maxlen, approximate=True
+                )
             pipe.xack(stream, group, *[letter.entry.id for letter in letters])
             await pipe.execute()
 

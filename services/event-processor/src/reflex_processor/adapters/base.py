@@ -83,14 +83,25 @@ def from_unix(value: Any) -> datetime | None:
 
 
 def from_iso(value: Any) -> datetime | None:
-    """An ISO-8601 timestamp → aware datetime (naive ones are taken as UTC); None if unparseable."""
+    """An ISO-8601 timestamp → UTC datetime (naive ones are taken as UTC); None if unparseable."""
     if not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return in_utc(parsed)
+
+
+def in_utc(value: datetime) -> datetime | None:
+    """The same instant in UTC (naive values are taken as UTC); None when it falls outside the years
+    datetime can hold (0001-01-01T00:00+01:00 has no UTC equivalent)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def dig(value: Any, *path: str | int) -> Any:
@@ -108,9 +119,10 @@ def dig(value: Any, *path: str | int) -> Any:
 
 
 def text(value: Any) -> str | None:
-    """A non-blank string, or an integer (not a bool) as a string; None for anything else."""
+    """A non-blank string Postgres can store (no NUL), or an integer (not a bool) as a string; None
+    for anything else."""
     if isinstance(value, str):
-        return value if value.strip() else None
+        return value if value.strip() and "\x00" not in value else None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None

@@ -13,15 +13,17 @@ from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, pa
 def normalize(raw: RawEvent) -> Normalized:
     body = parse_body(raw)
     topic = text(raw.headers.get("x-shopify-topic"))
+    resource = _entity(topic, body)
+    # The body's times are the event's only when the body is the topic's resource: the shop an
+    # app/uninstalled carries was last updated whenever.
+    occurred_at = (
+        (from_iso(dig(body, "updated_at")) or from_iso(dig(body, "created_at"))) if resource else None
+    )
     return Normalized(
         type=dotted(topic),
-        occurred_at=(
-            from_iso(dig(body, "updated_at"))
-            or from_iso(dig(body, "created_at"))
-            or from_iso(raw.headers.get("x-shopify-triggered-at"))
-        ),
+        occurred_at=occurred_at or from_iso(raw.headers.get("x-shopify-triggered-at")),
         delivery_key=None,
-        entity=_entity(topic, body) or ref("shop", raw.headers.get("x-shopify-shop-domain")),
+        entity=resource or ref("shop", raw.headers.get("x-shopify-shop-domain")),
         payload=body,
     )
 

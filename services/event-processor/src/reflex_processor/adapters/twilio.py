@@ -5,13 +5,13 @@ type is that resource and its status: "message.received", "message.delivered", "
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from reflex_common.schemas import RawEvent
 
-from reflex_processor.adapters.base import Normalized, dig, dotted, natural_key, parse_body, ref, text
+from reflex_processor.adapters.base import Normalized, dig, dotted, in_utc, natural_key, parse_body, ref, text
 
 # (resource, its sid parameter, its status parameters in order of preference), most specific first.
 _RESOURCES = (
@@ -48,11 +48,10 @@ def normalize(raw: RawEvent) -> Normalized:
 
 
 def _rfc2822(value: Any) -> datetime | None:
-    """Twilio's "Mon, 16 Aug 2010 03:45:01 +0000" → aware datetime; None if unparseable."""
+    """Twilio's "Mon, 16 Aug 2010 03:45:01 +0000" → UTC datetime; None if unparseable."""
     if not isinstance(value, str):
         return None
     try:
-        parsed = parsedate_to_datetime(value)
+        return in_utc(parsedate_to_datetime(value))
     except (TypeError, ValueError, IndexError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

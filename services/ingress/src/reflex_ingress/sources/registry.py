@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reflex_common.errors import ConfigError
-
 from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.kinds import (
     basic_auth,
