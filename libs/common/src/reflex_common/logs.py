@@ -7,6 +7,17 @@ import sys
 
 import orjson
 import structlog
+from opentelemetry import trace
+from structlog.typing import EventDict, WrappedLogger
+
+
+def add_trace_ids(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """Put the current span's trace and span ids on every line logged inside it."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = format(context.trace_id, "032x")
+        event["span_id"] = format(context.span_id, "016x")
+    return event
 
 
 def configure_logging(level: str = "info", *, service: str) -> None:
@@ -19,6 +30,7 @@ def configure_logging(level: str = "info", *, service: str) -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            add_trace_ids,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),

@@ -245,6 +245,16 @@ class Consumer:
                     self._log.warning("entry_failed", entry_id=i, deliveries=by_id[i].deliveries, error=why)
             await self._dead_letter(letters)
             self._count(outcome, len(letters))
+            self._log.info(
+                "batch_handled",
+                entries=len(entries),
+                done=len(outcome.done),
+                forwarded=len(outcome.forward),
+                failed=len(outcome.failed),
+                dead_lettered=len(letters),
+                first_id=entries[0].id,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
         finally:
             self._in_flight -= len(entries)
             self._metrics.in_flight.labels(self._cfg.stream, self._cfg.group).set(self._in_flight)
