@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 
@@ -111,10 +112,15 @@ async def _handle(request: web.Request, source: Source) -> web.Response:
     )
     now = datetime.fromtimestamp(received_ms / 1000, tz=UTC)
     try:
-        verified = source.verifier.verify(wreq, now)
+        if getattr(source.verifier, "may_block", False):
+            # e.g. SNS fetching a signing certificate: never block the event loop on the network.
+            verified = await asyncio.to_thread(source.verifier.verify, wreq, now)
+        else:
+            verified = source.verifier.verify(wreq, now)
     except Rejected as rejected:
         log.info("webhook_rejected", source=source.name, status=rejected.status, reason=rejected.reason)
-        return _json_error(rejected.status, rejected.reason)
+        headers = retry_after if rejected.status == 503 else None
+        return _json_error(rejected.status, rejected.reason, headers)
     if verified.secret_index is not None:
         app[INGRESS_METRICS].secret_matches.labels(source.name, str(verified.secret_index)).inc()
     if verified.reply is not None:

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import RawEvent
 
@@ -129,13 +130,12 @@ def text(value: Any) -> str | None:
 
 
 def dotted(name: Any, *qualifiers: Any) -> str:
-    """The event type "name.qualifier...": qualifiers that are not text are left out; UNKNOWN_TYPE
-    when the name itself is not text. Cut to MAX_TYPE_CHARS."""
-    head = text(name)
-    if head is None:
+    """The event type "name.qualifier...": qualifiers that are not text strings are left out;
+    UNKNOWN_TYPE when the name itself is not one. Cut to MAX_TYPE_CHARS."""
+    words = [text(part) if isinstance(part, str) else None for part in (name, *qualifiers)]
+    if words[0] is None:
         return UNKNOWN_TYPE
-    parts = [head.strip(), *(part.strip() for part in map(text, qualifiers) if part is not None)]
-    return ".".join(parts)[:MAX_TYPE_CHARS]
+    return ".".join(word.strip() for word in words if word is not None)[:MAX_TYPE_CHARS]
 
 
 def ref(noun: str, value: Any) -> str | None:

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import (
     Normalized,
     dig,

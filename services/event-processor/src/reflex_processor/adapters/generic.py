@@ -6,7 +6,6 @@ The type comes from a common header or body field when there is one; otherwise U
 from __future__ import annotations
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import UNKNOWN_TYPE, Normalized, dig, from_iso, from_unix, parse_body
 
 _TYPE_HEADERS = ("x-event-type", "x-github-event", "x-gitlab-event", "x-shopify-topic", "x-webhook-event")

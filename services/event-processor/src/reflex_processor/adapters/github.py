@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref, text
 
 # The body key of the object an event is about, where it is not the event's own name.

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref, text
 
 # Where each object_kind keeps what happened to it; the others use object_attributes.action.

@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, from_unix, parse_body, ref, text
 
 _WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

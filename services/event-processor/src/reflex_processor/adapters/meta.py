@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import Normalized, dig, dotted, from_unix, parse_body, ref, text
 
 # A Messenger item's key → the webhook field it is delivered under.

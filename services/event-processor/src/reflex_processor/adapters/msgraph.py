@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import (
     Normalized,
     dig,
@@ -35,15 +34,15 @@ def normalize(raw: RawEvent) -> Normalized:
         event_type = dotted(lifecycle_event)
     else:
         event_type = dotted(_collection(resource), dig(first, "changeType"))
+    if notifications:
+        body = {**body, "value": [without(item, "clientState") for item in notifications]}
     return Normalized(
         type=event_type,
         occurred_at=None,
         # A notification's id is optional, and only keys the delivery when it is the only one.
         delivery_key=natural_key(dig(first, "id")) if len(notifications) == 1 else None,
         entity=resource or ref("subscription", dig(first, "subscriptionId")),
-        payload={**body, "value": [without(item, "clientState") for item in notifications]}
-        if notifications
-        else body,
+        payload=body,
     )
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import (
     Normalized,
     dig,

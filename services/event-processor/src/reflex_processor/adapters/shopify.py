@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref, text
 
 
@@ -16,9 +15,7 @@ def normalize(raw: RawEvent) -> Normalized:
     resource = _entity(topic, body)
     # The body's times are the event's only when the body is the topic's resource: the shop an
     # app/uninstalled carries was last updated whenever.
-    occurred_at = (
-        (from_iso(dig(body, "updated_at")) or from_iso(dig(body, "created_at"))) if resource else None
-    )
+    occurred_at = (from_iso(dig(body, "updated_at")) or from_iso(dig(body, "created_at"))) if resource else None
     return Normalized(
         type=dotted(topic),
         occurred_at=occurred_at or from_iso(raw.headers.get("x-shopify-triggered-at")),

@@ -15,7 +15,6 @@ from typing import Any
 
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import (
     UNKNOWN_TYPE,
     Normalized,

@@ -6,7 +6,6 @@ and the `x-amz-sns-*` headers say what the envelope would have."""
 from __future__ import annotations
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import (
     Normalized,
     dig,

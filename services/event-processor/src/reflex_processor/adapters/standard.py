@@ -4,7 +4,6 @@ ISO-8601, "data": {...}}`; the message id is the `webhook-id` header (the ingres
 from __future__ import annotations
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref, text
 
 

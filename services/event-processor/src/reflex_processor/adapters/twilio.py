@@ -10,7 +10,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import Normalized, dig, dotted, in_utc, natural_key, parse_body, ref, text
 
 # (resource, its sid parameter, its status parameters in order of preference), most specific first.

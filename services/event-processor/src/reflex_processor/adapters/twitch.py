@@ -5,7 +5,6 @@ header and the subscription ("revocation.channel.follow"). The message id is a h
 from __future__ import annotations
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref
 
 # When the event happened, by the event's field for it (an end before its start).

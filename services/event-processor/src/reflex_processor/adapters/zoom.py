@@ -4,7 +4,6 @@ event's first word names what `payload.object` is."""
 from __future__ import annotations
 
 from reflex_common.schemas import RawEvent
-
 from reflex_processor.adapters.base import Normalized, dig, dotted, from_unix, parse_body, ref, text
 
 

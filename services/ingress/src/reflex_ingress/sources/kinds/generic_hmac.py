@@ -40,7 +40,13 @@ ALGORITHMS = ("sha1", "sha256", "sha512")
 ENCODINGS = ("hex", "base64")
 FIELDS = ("body", "timestamp", "delivery_key")
 OPTION_NAMES = (
-    "header", "algorithm", "encoding", "prefix", "timestamp_header", "signed_content", "delivery_key_header",
+    "header",
+    "algorithm",
+    "encoding",
+    "prefix",
+    "timestamp_header",
+    "signed_content",
+    "delivery_key_header",
 )
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _SEPARATORS = re.compile(r"[,\s]+")

@@ -75,6 +75,4 @@ def build(config: SourceConfig, ring: SecretRing) -> MetaVerifier:
             verify_token = Secret.resolve(0, ref, None, config.name)
         except ConfigError as exc:
             raise ValueError(f"option verify_token cannot be resolved ({exc})") from exc
-    return MetaVerifier(
-        ring=ring, verify_token=verify_token, dedup_horizon_s=dedup_horizon_s(config, DEDUP_HORIZON_S)
-    )
+    return MetaVerifier(ring=ring, verify_token=verify_token, dedup_horizon_s=dedup_horizon_s(config, DEDUP_HORIZON_S))

@@ -34,8 +34,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from reflex_common.errors import ConfigError
 
+from reflex_common.errors import ConfigError
 from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_window_s
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
@@ -173,9 +173,10 @@ class SnsVerifier:
     replay_window_s: int = REPLAY_WINDOW_S
     sends_json: bool = True
     dedup_horizon_s: int = DEDUP_HORIZON_S
-    _keys: dict[str, tuple[RSAPublicKey, x509.Certificate]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    # True when verifying may fetch a certificate over the network: the ingress then runs verify()
+    # in a worker thread instead of on the event loop.
+    may_block: bool = False
+    _keys: dict[str, tuple[RSAPublicKey, x509.Certificate]] = field(default_factory=dict, compare=False, repr=False)
 
     def verify(self, request: WebhookRequest, now: datetime) -> Verified:
         require_method(request, "POST")
@@ -263,8 +264,7 @@ def build(
                 raise ValueError("option certificates: URLs must be https on sns.<region>.amazonaws.com")
             try:
                 refs = {
-                    url: Secret.resolve(i, ref, None, config.name)
-                    for i, (url, ref) in enumerate(certificates.items())
+                    url: Secret.resolve(i, ref, None, config.name) for i, (url, ref) in enumerate(certificates.items())
                 }
             except ConfigError as exc:
                 raise ValueError(f"option certificates cannot be resolved ({exc})") from exc
@@ -280,4 +280,5 @@ def build(
         confirm=(confirm or ThreadedConfirmer()) if auto_confirm else None,
         replay_window_s=replay_window_s(config, REPLAY_WINDOW_S),
         dedup_horizon_s=dedup_horizon_s(config, DEDUP_HORIZON_S),
+        may_block=isinstance(fetch_certificate, HttpsCertificateFetcher),
     )
