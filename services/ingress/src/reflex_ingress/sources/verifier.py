@@ -147,3 +147,28 @@ def text_field(payload: dict[str, Any], name: str) -> str | None:
 
 def bad_signature() -> Rejected:
     return Rejected(401, "signature does not match")
+
+
+def verify_v0_signature(
+    request: WebhookRequest,
+    ring: SecretRing,
+    now: datetime,
+    *,
+    signature_header: str,
+    timestamp_header: str,
+    replay_window_s: int,
+) -> int:
+    """The `v0=<hex HMAC-SHA256 of "v0:{timestamp}:{body}">` scheme (Slack, Zoom), with its replay
+    window. Returns the index of the matching secret; raises Rejected(401) otherwise."""
+    signature = require_header(request, signature_header)
+    timestamp = require_header(request, timestamp_header)
+    version, _, hex_digest = signature.partition("=")
+    if version.strip() != "v0" or not hex_digest:
+        raise Rejected(401, f"{signature_header} must be v0=<hex>")
+    provided = parse_hex(hex_digest, signature_header)
+    check_timestamp(timestamp, now, replay_window_s)
+    signed = b"v0:" + timestamp.encode() + b":" + request.body
+    index = first_match(ring, now, lambda key: hmac_digest("sha256", key, signed), [provided])
+    if index is None:
+        raise bad_signature()
+    return index

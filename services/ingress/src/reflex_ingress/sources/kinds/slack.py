@@ -16,16 +16,11 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_wind
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
-    bad_signature,
-    check_timestamp,
-    first_match,
-    hmac_digest,
     is_form,
     json_object,
-    parse_hex,
-    require_header,
     require_method,
     text_field,
+    verify_v0_signature,
 )
 
 REPLAY_WINDOW_S = 300
@@ -42,17 +37,14 @@ class SlackVerifier:
 
     def verify(self, request: WebhookRequest, now: datetime) -> Verified:
         require_method(request, "POST")
-        signature = require_header(request, "x-slack-signature")
-        timestamp = require_header(request, "x-slack-request-timestamp")
-        version, _, hex_digest = signature.partition("=")
-        if version.strip() != "v0" or not hex_digest:
-            raise Rejected(401, "X-Slack-Signature must be v0=<hex>")
-        provided = parse_hex(hex_digest, "X-Slack-Signature")
-        check_timestamp(timestamp, now, self.replay_window_s)
-        signed = b"v0:" + timestamp.encode() + b":" + request.body
-        index = first_match(self.ring, now, lambda key: hmac_digest("sha256", key, signed), [provided])
-        if index is None:
-            raise bad_signature()
+        index = verify_v0_signature(
+            request,
+            self.ring,
+            now,
+            signature_header="x-slack-signature",
+            timestamp_header="x-slack-request-timestamp",
+            replay_window_s=self.replay_window_s,
+        )
         if is_form(request):
             return Verified(secret_index=index)
         payload = json_object(request)

@@ -20,15 +20,11 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_wind
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
-    bad_signature,
-    check_timestamp,
-    first_match,
     hmac_digest,
     json_object,
-    parse_hex,
-    require_header,
     require_method,
     secret_at,
+    verify_v0_signature,
 )
 
 REPLAY_WINDOW_S = 300
@@ -46,17 +42,14 @@ class ZoomVerifier:
 
     def verify(self, request: WebhookRequest, now: datetime) -> Verified:
         require_method(request, "POST")
-        signature = require_header(request, "x-zm-signature")
-        timestamp = require_header(request, "x-zm-request-timestamp")
-        version, _, hex_digest = signature.partition("=")
-        if version.strip() != "v0" or not hex_digest:
-            raise Rejected(401, "x-zm-signature must be v0=<hex>")
-        provided = parse_hex(hex_digest, "x-zm-signature")
-        check_timestamp(timestamp, now, self.replay_window_s)
-        signed = b"v0:" + timestamp.encode() + b":" + request.body
-        index = first_match(self.ring, now, lambda key: hmac_digest("sha256", key, signed), [provided])
-        if index is None:
-            raise bad_signature()
+        index = verify_v0_signature(
+            request,
+            self.ring,
+            now,
+            signature_header="x-zm-signature",
+            timestamp_header="x-zm-request-timestamp",
+            replay_window_s=self.replay_window_s,
+        )
         payload = json_object(request)
         if payload.get("event") == URL_VALIDATION:
             inner = payload.get("payload")
