@@ -1,0 +1,66 @@
+"""The anomaly-detector against real Redis and Postgres: verdicts land in `anomalies` with their band,
+state survives a restart, repeats are ignored and revisions correct the history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from reflex_anomaly.settings import AnomalySettings
+from reflex_anomaly.worker import create_worker
+from reflex_common.keys import Keys
+from reflex_common.schemas import ClosedWindow
+
+T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
+
+
+def window(i: int, count: int, revision: int = 0) -> dict[str, bytes]:
+    return ClosedWindow(
+        source="shop", type="*", window_start=T0 + timedelta(minutes=i), window_s=60, count=count, revision=revision
+    ).to_fields()
+
+
+async def run_detector(redis_url: str, db: str, prefix: str) -> None:
+    settings = AnomalySettings(
+        redis_url=redis_url, database_url=db, key_prefix=prefix, consumer_name="a1", block_ms=50, min_history=5
+    )
+    async with create_worker(settings, CollectorRegistry()) as worker:
+        await worker.run(burst=True)
+
+
+async def test_spike_and_silence_are_recorded_with_band_and_state_survives_restart(
+    redis_url: str, migrated_db: str, key_prefix: str
+) -> None:
+    stream = Keys(key_prefix).windows_stream
+    steady = [100, 98, 103, 101, 99, 97]
+    async with Redis.from_url(redis_url) as r:
+        for i, count in enumerate(steady):
+            await r.xadd(stream, window(i, count))
+        await run_detector(redis_url, migrated_db, key_prefix)
+        # A new process: history comes from Postgres, not memory.
+        await r.xadd(stream, window(6, 400))  # spike
+        await r.xadd(stream, window(6, 400))  # the same window sent twice: ignored
+        await r.xadd(stream, window(7, 0))  # silence
+        await r.xadd(stream, window(3, 50, revision=1))  # a late correction of an old window
+        await run_detector(redis_url, migrated_db, key_prefix)
+
+    async with await psycopg.AsyncConnection.connect(migrated_db) as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT kind, window_start, observed, expected, lower_bound, upper_bound, explanation"
+                " FROM anomalies ORDER BY window_start"
+            )
+        ).fetchall()
+        (history,) = await (await conn.execute("SELECT history FROM anomaly_series")).fetchone()  # type: ignore[misc]
+    assert [(k, w, o) for k, w, o, *_ in rows] == [
+        ("spike", T0 + timedelta(minutes=6), 400),
+        ("silence", T0 + timedelta(minutes=7), 0),
+    ]
+    kind, _, observed, expected, lower, upper, why = rows[0]
+    # The revision of window 3 (103 → 50) was applied before window 6 was judged, in window order.
+    assert expected == 98.5 and lower < expected < upper < observed
+    assert "4.1× normal" in why
+    assert [c for _, c in history] == [100, 98, 103, 50, 99, 97, 400, 0]
