@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 
 import structlog
@@ -28,14 +29,12 @@ async def _serve(settings: IngressSettings) -> None:
     log = structlog.get_logger("ingress")
     ops = health_app(registry, {}, lambda: True)
     async with serve(ops, settings.health_port):
-        runner = web.AppRunner(app, access_log=None, handle_signals=True, shutdown_timeout=10.0)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10.0)
         await runner.setup()
         await web.TCPSite(runner, settings.http_host, settings.http_port, backlog=1024).start()
         log.info("ingress_started", port=settings.http_port, sources=sorted(sources))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        import signal
-
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
