@@ -244,3 +244,26 @@ async def test_stop_finishes_and_acks_the_batch_in_hand(port: RedisStreams, redi
     await asyncio.wait_for(task, 5)
     assert len(handler.seen) == 10
     assert await pending(redis, cfg.stream) == 0
+
+
+async def test_stream_gauges_report_lag_pending_age_dlq_and_trimmed(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    from reflex_common.streams.stream_gauges import StreamGauges
+
+    cfg = config(key_prefix)
+    await port.ensure_group(cfg.stream, GROUP)
+    await add(redis, cfg.stream, 5)
+    await redis.xreadgroup(GROUP, "c9", {cfg.stream: ">"}, count=2)
+    await redis.xadd(cfg.dlq_stream, {"dlq:error": "x"})
+    await redis.incrby(cfg.trimmed_counter_key, 3)
+    registry = CollectorRegistry()
+    await StreamGauges(port, cfg, registry).refresh()
+    labels = {"stream": cfg.stream, "group": GROUP}
+    value = lambda name: registry.get_sample_value(name, labels)  # noqa: E731
+    assert value("reflex_stream_lag_entries") == 3
+    assert value("reflex_stream_pending_entries") == 2
+    age_s = value("reflex_stream_oldest_pending_age_seconds")
+    assert age_s is not None and 0 <= age_s < 60
+    assert value("reflex_stream_dlq_entries") == 1
+    assert value("reflex_stream_trimmed_entries") == 3

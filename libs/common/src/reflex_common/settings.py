@@ -69,3 +69,5 @@ class WorkerSettings(CommonSettings):
     retry_backoff_max_s: float = Field(default=5.0, gt=0)
     dlq_maxlen: int = Field(default=100_000, ge=100)
     db_pool_max: int = Field(default=4, ge=1)
+    # How often the stream gauges (lag, pending, oldest pending age, DLQ depth) are refreshed.
+    stats_interval_s: float = Field(default=5.0, gt=0)

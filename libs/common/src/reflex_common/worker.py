@@ -10,12 +10,17 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import structlog
+from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from reflex_common.errors import TransientError
 from reflex_common.health import Check
-from reflex_common.streams import Consumer
+from reflex_common.settings import WorkerSettings
+from reflex_common.streams import Consumer, ConsumerConfig, Handler, StreamPort
+from reflex_common.streams.consumer import Backpressure
+from reflex_common.streams.consumer_metrics import ConsumerMetrics
+from reflex_common.streams.stream_gauges import StreamGauges
 
 
 def ping_checks(redis: Redis, pool: AsyncConnectionPool) -> dict[str, Check]:
@@ -81,3 +86,32 @@ class ConsumerWorker:
 
     def alive(self) -> bool:
         return time.monotonic() - self.consumer.last_progress_at < self._liveness_s
+
+
+def consumer_worker(
+    *,
+    settings: WorkerSettings,
+    port: StreamPort,
+    redis: Redis,
+    pool: AsyncConnectionPool,
+    handler: Handler,
+    stream: str,
+    group: str,
+    registry: CollectorRegistry,
+    prepare: Callable[[], Awaitable[None]],
+    backpressure: Backpressure | None = None,
+    side_tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+) -> ConsumerWorker:
+    """The usual assembly: a consumer of `stream` as `group` from settings, its stream gauges
+    refreshed every stats_interval_s, readiness from Redis and Postgres pings."""
+    config = ConsumerConfig.from_settings(settings, stream, group)
+    consumer = Consumer(port, handler, config, ConsumerMetrics(registry), backpressure=backpressure)
+    gauges = StreamGauges(port, config, registry)
+    return ConsumerWorker(
+        consumer,
+        prepare,
+        ping_checks(redis, pool),
+        # Liveness: the loop turns at least every block_ms; allow generous slack for a slow batch.
+        liveness_s=settings.block_ms / 1000 * 3 + 30,
+        side_tasks=[lambda: gauges.run(settings.stats_interval_s), *side_tasks],
+    )

@@ -16,10 +16,8 @@ from reflex_anomaly.handler import AnomalyHandler, AnomalyMetrics
 from reflex_anomaly.settings import AnomalySettings
 from reflex_common.db import apply_migrations, open_pool, transient_db
 from reflex_common.keys import ANOMALY_GROUP
-from reflex_common.streams import Consumer, ConsumerConfig
-from reflex_common.streams.consumer_metrics import ConsumerMetrics
 from reflex_common.streams.redis_stream import open_redis_streams
-from reflex_common.worker import ConsumerWorker, ping_checks
+from reflex_common.worker import ConsumerWorker, consumer_worker
 
 
 @contextlib.asynccontextmanager
@@ -41,10 +39,14 @@ async def create_worker(settings: AnomalySettings, registry: CollectorRegistry) 
             silence_min_expected=settings.silence_min_expected,
         )
         handler = AnomalyHandler(pool, config, settings.history_windows, AnomalyMetrics(registry))
-        consumer = Consumer(
-            port,
-            handler,
-            ConsumerConfig.from_settings(settings, keys.windows_stream, ANOMALY_GROUP),
-            ConsumerMetrics(registry),
+        yield consumer_worker(
+            settings=settings,
+            port=port,
+            redis=redis,
+            pool=pool,
+            handler=handler,
+            stream=keys.windows_stream,
+            group=ANOMALY_GROUP,
+            registry=registry,
+            prepare=prepare,
         )
-        yield ConsumerWorker(consumer, prepare, ping_checks(redis, pool), liveness_s=settings.block_ms / 1000 * 3 + 30)

@@ -4,19 +4,16 @@ Redis and Postgres; run() consumes until stop()."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 from reflex_common.db import apply_migrations, open_pool, transient_db
-from reflex_common.health import Check
 from reflex_common.keys import PROCESSOR_GROUP
-from reflex_common.streams import Consumer, ConsumerConfig
 from reflex_common.streams.backlog import BacklogMonitor
-from reflex_common.streams.consumer_metrics import ConsumerMetrics
 from reflex_common.streams.redis_stream import open_redis_streams
-from reflex_common.worker import ConsumerWorker, ping_checks
+from reflex_common.worker import ConsumerWorker, consumer_worker
 from reflex_processor.handler import EventHandler, ProcessorMetrics
 from reflex_processor.settings import ProcessorSettings
 
@@ -39,13 +36,17 @@ async def create_worker(
                 await port.ensure_group(keys.events_stream, group)
 
         handler = EventHandler(pool, tracer, ProcessorMetrics(registry), keys.events_stream, settings.stream_maxlen)
+        # Pause reading while the metric-worker lags too far behind: trimming must never reach its entries.
         downstream = BacklogMonitor(port, keys.events_stream, settings.max_backlog_entries, settings.backlog_refresh_s)
-        consumer = Consumer(
-            port,
-            handler,
-            ConsumerConfig.from_settings(settings, keys.raw_stream, PROCESSOR_GROUP),
-            ConsumerMetrics(registry),
+        yield consumer_worker(
+            settings=settings,
+            port=port,
+            redis=redis,
+            pool=pool,
+            handler=handler,
+            stream=keys.raw_stream,
+            group=PROCESSOR_GROUP,
+            registry=registry,
+            prepare=prepare,
             backpressure=downstream,
         )
-        checks: Mapping[str, Check] = ping_checks(redis, pool)
-        yield ConsumerWorker(consumer, prepare, checks, liveness_s=settings.block_ms / 1000 * 3 + 30)

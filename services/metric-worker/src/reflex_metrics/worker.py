@@ -10,10 +10,8 @@ from prometheus_client import CollectorRegistry
 
 from reflex_common.db import apply_migrations, open_pool, transient_db
 from reflex_common.keys import METRICS_GROUP
-from reflex_common.streams import Consumer, ConsumerConfig
-from reflex_common.streams.consumer_metrics import ConsumerMetrics
 from reflex_common.streams.redis_stream import open_redis_streams
-from reflex_common.worker import ConsumerWorker, ping_checks
+from reflex_common.worker import ConsumerWorker, consumer_worker
 from reflex_metrics.closer import WindowCloser
 from reflex_metrics.counter import CountHandler
 from reflex_metrics.settings import MetricSettings
@@ -45,17 +43,16 @@ async def create_worker(
             lateness_s=settings.lateness_s,
             max_windows_per_pass=settings.max_windows_per_pass,
         )
-        consumer = Consumer(
-            port,
-            CountHandler(pool, tracer, settings.window_s),
-            ConsumerConfig.from_settings(settings, keys.events_stream, METRICS_GROUP),
-            ConsumerMetrics(registry),
-        )
-        worker = ConsumerWorker(
-            consumer,
-            prepare,
-            ping_checks(redis, pool),
-            liveness_s=settings.block_ms / 1000 * 3 + 30,
+        worker = consumer_worker(
+            settings=settings,
+            port=port,
+            redis=redis,
+            pool=pool,
+            handler=CountHandler(pool, tracer, settings.window_s),
+            stream=keys.events_stream,
+            group=METRICS_GROUP,
+            registry=registry,
+            prepare=prepare,
             side_tasks=[lambda: closer.run(settings.close_interval_s)],
         )
         yield worker, closer

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from reflex_common.streams.ports import ClaimResult, DeadLetter, Entry, GroupBacklog, Outgoing
+from reflex_common.streams.ports import ClaimResult, DeadLetter, Entry, GroupBacklog, Outgoing, StreamStats
 from reflex_common.streams.redis_stream import dead_letter_fields
 
 
@@ -154,6 +154,19 @@ class MemoryStreams:
 
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
         self.counters[counter_key] = self.counters.get(counter_key, 0) + n
+
+    async def stats(self, stream: str, group: str, dlq_stream: str, trimmed_key: str) -> StreamStats:
+        backlog = {b.group: b for b in await self.backlog(stream)}
+        mine = backlog.get(group)
+        pending = self._stream(stream).groups[group].pending if mine else {}
+        oldest = min((_key(i) for i in pending), default=None)
+        return StreamStats(
+            lag=mine.lag if mine else 0,
+            pending=mine.pending if mine else 0,
+            oldest_pending_ms=oldest[0] if oldest else None,
+            dlq_length=len(self._stream(dlq_stream).entries),
+            trimmed=self.counters.get(trimmed_key, 0),
+        )
 
     async def backlog(self, stream: str) -> list[GroupBacklog]:
         s = self._stream(stream)

@@ -52,6 +52,18 @@ class GroupBacklog:
         return self.lag + self.pending
 
 
+@dataclass(frozen=True, slots=True)
+class StreamStats:
+    """What on-call wants to know about one group of one stream."""
+
+    lag: int
+    pending: int
+    # Stream id (ms part) of the oldest entry delivered but not acked; None when nothing is pending.
+    oldest_pending_ms: int | None
+    dlq_length: int
+    trimmed: int
+
+
 class StreamPort(Protocol):
     async def ensure_group(self, stream: str, group: str) -> None:
         """XGROUP CREATE ... 0 MKSTREAM; an existing group is left as it is."""
@@ -86,6 +98,9 @@ class StreamPort(Protocol):
 
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
         """Add n to the durable count of pending entries found trimmed away."""
+
+    async def stats(self, stream: str, group: str, dlq_stream: str, trimmed_key: str) -> StreamStats:
+        """Lag, pending count, oldest pending entry, DLQ length and trimmed count, in one round trip."""
 
     async def backlog(self, stream: str) -> list[GroupBacklog]:
         """Unacked entries per group of the stream (XINFO GROUPS); an unknown lag counts as XLEN."""

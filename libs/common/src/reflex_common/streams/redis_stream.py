@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from reflex_common.errors import TransientError
-from reflex_common.streams.ports import ClaimResult, DeadLetter, Entry, GroupBacklog, Outgoing
+from reflex_common.streams.ports import ClaimResult, DeadLetter, Entry, GroupBacklog, Outgoing, StreamStats
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -177,6 +177,27 @@ class RedisStreams:
     @transient_on_outage
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
         await self._r.incrby(counter_key, n)
+
+    @transient_on_outage
+    async def stats(self, stream: str, group: str, dlq_stream: str, trimmed_key: str) -> StreamStats:
+        groups = await self.backlog(stream)
+        mine = next((g for g in groups if g.group == group), None)
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.xlen(dlq_stream)
+            pipe.get(trimmed_key)
+            dlq_length, trimmed = await pipe.execute()
+        oldest: int | None = None
+        if mine is not None and mine.pending:
+            summary: Any = await self._r.xpending(stream, group)
+            if summary.get("min"):
+                oldest = int(_id(summary["min"]).partition("-")[0])
+        return StreamStats(
+            lag=mine.lag if mine else 0,
+            pending=mine.pending if mine else 0,
+            oldest_pending_ms=oldest,
+            dlq_length=int(dlq_length),
+            trimmed=int(trimmed or 0),
+        )
 
     @transient_on_outage
     async def backlog(self, stream: str) -> list[GroupBacklog]:
