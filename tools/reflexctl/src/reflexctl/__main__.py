@@ -6,13 +6,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from reflexctl import send
+from reflexctl import dlq, migrate, send, status
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reflexctl", description=__doc__)
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     send.add_parser(subcommands)
+    status.add_parser(subcommands)
+    dlq.add_parser(subcommands)
+    migrate.add_parser(subcommands)
     return parser
 
 

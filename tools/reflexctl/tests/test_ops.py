@@ -1,0 +1,58 @@
+"""reflexctl's on-call commands against real Redis and Postgres."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from reflex_common.keys import PROCESSOR_GROUP, Keys
+from reflex_common.streams.ports import DeadLetter, Entry
+from reflex_common.streams.redis_stream import dead_letter_fields
+from reflexctl.__main__ import main
+
+
+def test_dlq_list_and_replay_puts_the_original_back_and_skips_tombstones(
+    redis_url: str, key_prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = Keys(key_prefix)
+    raw, dlq = keys.raw_stream, keys.dlq_stream(keys.raw_stream)
+    r = redis.Redis.from_url(redis_url)
+    poison = Entry("1-0", {"event_id": b"e1", "body": b"{}"}, 5)
+    r.xadd(dlq, dead_letter_fields(raw, PROCESSOR_GROUP, DeadLetter(poison, "failed: boom")))  # type: ignore[arg-type]
+    tombstone = Entry("2-0", {}, 0)
+    r.xadd(dlq, dead_letter_fields(raw, PROCESSOR_GROUP, DeadLetter(tombstone, "trimmed")))  # type: ignore[arg-type]
+    conn = ["--redis-url", redis_url, "--key-prefix", key_prefix]
+
+    assert main(["dlq", "list", "--stream", "raw", *conn]) == 0
+    listed = capsys.readouterr().out
+    assert "original=1-0" in listed and "error=failed: boom" in listed and "2 letter(s)" in listed
+
+    assert main(["dlq", "replay", "--stream", "raw", "--all", *conn]) == 1  # the tombstone is skipped
+    out = capsys.readouterr().out
+    assert "replayed 1 letter(s)" in out and "a trimmed entry" in out
+    (entry,) = r.xrange(raw)
+    assert entry[1] == {b"event_id": b"e1", b"body": b"{}"}
+    assert r.xlen(dlq) == 1
+    r.close()
+
+
+def test_status_shows_each_stream_with_its_group(
+    redis_url: str, key_prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = Keys(key_prefix)
+    r = redis.Redis.from_url(redis_url)
+    r.xgroup_create(keys.raw_stream, PROCESSOR_GROUP, id="0", mkstream=True)
+    r.xadd(keys.raw_stream, {"a": "1"})
+    r.xadd(keys.raw_stream, {"a": "2"})
+    r.xreadgroup(PROCESSOR_GROUP, "c", {keys.raw_stream: ">"}, count=1)
+    r.close()
+    assert main(["status", "--redis-url", redis_url, "--key-prefix", key_prefix]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(keys.raw_stream))
+    assert line.split()[:5] == [keys.raw_stream, "2", PROCESSOR_GROUP, "1", "1"]
+
+
+def test_migrate_applies_once(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate", "--database-url", database_url]) == 0
+    assert "0001_events.sql" in capsys.readouterr().out
+    assert main(["migrate", "--database-url", database_url]) == 0
+    assert "up to date" in capsys.readouterr().out
