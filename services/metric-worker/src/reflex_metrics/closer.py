@@ -101,6 +101,8 @@ class WindowCloser:
     async def _close_locked(
         self, conn: psycopg.AsyncConnection[tuple[object, ...]], now: datetime
     ) -> list[ClosedWindow]:
+        # Lock every series row first (the counter takes series rows before count rows too).
+        await conn.execute("SELECT 1 FROM metric_series ORDER BY source, type FOR UPDATE")
         cur = await conn.execute("SELECT max(last_event_window) FROM metric_series")
         row = await cur.fetchone()
         newest_event = row[0] + self._window if row and isinstance(row[0], datetime) else None

@@ -61,8 +61,9 @@ async def count_events(
     async with conn.cursor().copy("COPY metric_stage (event_id, source, type, window_start) FROM STDIN") as copy:
         for row in rows:
             await copy.write_row(row)
-    await conn.execute(_COUNT)
+    # Series rows before count rows: the window closer locks in the same order, so the two never deadlock.
     await conn.execute(_SERIES)
+    await conn.execute(_COUNT)
 
 
 class CountHandler:
