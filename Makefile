@@ -4,7 +4,7 @@ PYTHON ?= python3
 # uv from PATH, else installed for this user from PyPI on first use.
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: run test test-fast lint typecheck bench sync uv images
+.PHONY: run test test-fast lint typecheck bench sync uv images k8s-validate
 
 uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -37,3 +37,7 @@ bench: sync
 images:
 	@for s in ingress event-processor metric-worker anomaly-detector; do \
 		docker build -f services/$$s/Dockerfile -t reflexagent/$$s:dev . || exit 1; done
+
+## k8s-validate: render the Kubernetes overlays and check them offline (kubectl; pinned validators from PyPI via uv)
+k8s-validate: sync
+	$(UV) run pytest tests/deploy -v

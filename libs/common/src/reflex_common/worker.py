@@ -65,6 +65,8 @@ class ConsumerWorker:
                 await self._prepare()
                 self._prepared = True
             except TransientError as exc:
+                # Waiting for a dependency at start is progress too: liveness must not restart us for it.
+                self.consumer.last_progress_at = time.monotonic()
                 self._log.warning("prepare_failed", error=str(exc), retry_in_s=delay_s)
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, 5.0)
