@@ -37,6 +37,7 @@ import json
 import math
 import os
 import platform
+import resource
 import secrets
 import shutil
 import signal
@@ -73,6 +74,7 @@ WARMUP_S = 1.0
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 15.0
 E2E_STALL_S = 60.0
+COPY_RUNS = 3  # the raw COPY baseline is short: its median of 3
 RESULT_MARK = "BENCH_RESULT "
 QUOTA_MARK = "BENCH_QUOTA_REACHED"
 
@@ -161,21 +163,29 @@ class Children:
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> None:
-        """SIGTERM, then SIGKILL of its process group after grace_s; reaped either way."""
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
+        self.stop_many([proc], grace_s)
+
+    def stop_many(self, procs: list[subprocess.Popen[bytes]], grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM them all at once, then SIGKILL the process group of any still running after grace_s."""
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for proc in procs:
             try:
-                proc.wait(timeout=grace_s)
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        self._procs = [(n, p) for n, p in self._procs if p is not proc]
+        self._procs = [(n, p) for n, p in self._procs if p not in procs]
 
     def stop_all(self) -> None:
-        for _, proc in list(reversed(self._procs)):
-            self.stop(proc)
+        """Load generators first (so no server drains under fire), then everything else together."""
+        loaders = [p for n, p in self._procs if n.startswith("load-")]
+        self.stop_many(loaders, grace_s=2.0)
+        self.stop_many([p for _, p in self._procs])
 
 
 CHILDREN = Children()
@@ -232,6 +242,13 @@ class LoadResult:
     p50_ms: float | None = None
     p99_ms: float | None = None
     bounded: bool = False  # the request bound was reached before the duration ran out
+    generator_cpu: float = 0.0  # the load generator's CPU use, in cores (1.0 = one core busy all along)
+    generator_cores: int = 1  # cores it can use at most (wrk threads; 1 for the aiohttp client)
+
+    @property
+    def generator_saturated(self) -> bool:
+        """Whether the load generator, not the server, may have been the limit."""
+        return self.generator_cpu >= 0.75 * self.generator_cores
 
     @property
     def rate(self) -> float:
@@ -294,11 +311,13 @@ end
 local heads = {{{", ".join(heads)}}}
 local tails = {{{", ".join(tails)}}}
 local nvariants = #heads
+local idle = "GET /livez HTTP/1.1\\r\\nHost: 127.0.0.1:{port}\\r\\n\\r\\n"
 local run_id = "{run_id}"
 local quota = {quota_per_thread}
 local threads = {{}}
 local counter = 0
 local prefix = ""
+local inspected = false
 t_first = 0
 t_quota = 0
 
@@ -312,16 +331,26 @@ function init(args)
 end
 
 function request()
+  if bench_thread_id == 1 and not inspected then
+    -- wrk calls request() once on its first thread to inspect it before anything is sent: not a request.
+    inspected = true
+    return idle
+  end
   counter = counter + 1
   if counter == 1 then
     t_first = now_us()
   end
-  if counter == quota then
-    -- Bounded: this thread stops; bench.py sees the mark and ends wrk (SIGINT) once all threads are done.
-    t_quota = now_us()
-    wrk.thread:stop()
-    io.write("{QUOTA_MARK}\\n")
-    io.flush()
+  if counter > quota then
+    if counter == quota + 1 then
+      -- Bounded: all {{quota}} requests are out; this thread stops, and bench.py ends wrk (SIGINT) once every
+      -- thread has printed the mark (wrk would otherwise sleep out its whole -d duration).
+      t_quota = now_us()
+      wrk.thread:stop()
+      io.write("{QUOTA_MARK}\\n")
+      io.flush()
+    end
+    -- Past the bound: a request that stores nothing (and whose answer is never waited for).
+    return idle
   end
   local i = (counter % nvariants) + 1
   return heads[i] .. prefix .. counter .. tails[i]
@@ -380,6 +409,8 @@ class LoadRun:
             self._command = [sys.executable, str(Path(__file__).resolve()), "--load-worker", str(config)]
 
     def start(self) -> LoadRun:
+        self._rusage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._started = time.monotonic()
         self._proc = CHILDREN.start(f"load-{self.generator}", self._command, capture=True)
         self._reader = threading.Thread(target=self._read, args=(self._proc,), daemon=True)
         self._reader.start()
@@ -409,6 +440,10 @@ class LoadRun:
             self._reader.join(timeout=10)
         finally:
             CHILDREN.stop(self._proc)
+        # CPU of the children reaped meanwhile: the load generator alone (the servers still run).
+        rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_s = (rusage.ru_utime - self._rusage0.ru_utime) + (rusage.ru_stime - self._rusage0.ru_stime)
+        cores = cpu_s / max(time.monotonic() - self._started, 1e-6)
         line = next((ln for ln in self._lines if ln.startswith(RESULT_MARK)), None)
         if line is None:
             code = self._proc.returncode
@@ -422,8 +457,9 @@ class LoadRun:
                           ">=400": int(data["status_errors"])},
                 errors=int(data["errors"]) + int(data["status_errors"]),
                 p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000, bounded=bool(data["bounded"]),
+                generator_cpu=cores, generator_cores=self._threads,
             )
-        return LoadResult(**data)
+        return LoadResult(**{**data, "generator_cpu": cores, "generator_cores": 1})
 
 
 async def _aiohttp_load(config: dict[str, Any]) -> LoadResult:
@@ -525,7 +561,7 @@ async def _serve(kind: str) -> None:
     else:
         app = bare_app()
     host, port = os.environ.get("HTTP_HOST", "127.0.0.1"), int(os.environ["HTTP_PORT"])
-    runner = web.AppRunner(app, access_log=None, handle_signals=True, shutdown_timeout=10.0)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10.0)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=1024).start()
     stop = asyncio.Event()
@@ -619,24 +655,31 @@ def bench_ingress(args: argparse.Namespace, redis_url: str, generator: str, work
     sources.write_text(sources_yaml("REFLEX_BENCH_SECRET"))
     prefix = unique_prefix()
     stream = Keys(prefix).raw_stream
+    say(f"[ingress]   key prefix {prefix}")
     try:
         bare = measure_server("bare", generator, args, variants, workdir, {})
         say(f"[ingress]   bare aiohttp: {fmt(bare.rate)} req/s ({bare.requests:,} in {bare.seconds:.2f} s, "
-            f"p50 {bare.p50_ms:.1f} ms, p99 {bare.p99_ms:.1f} ms, errors {bare.errors})")
+            f"p50 {bare.p50_ms:.1f} ms, p99 {bare.p99_ms:.1f} ms, errors {bare.errors}, "
+            f"load generator {bare.generator_cpu:.2f} cores{', request bound reached' if bare.bounded else ''})")
         ingress_env = {"REDIS_URL": redis_url, "KEY_PREFIX": prefix, "SOURCES_FILE": str(sources),
                        "REFLEX_BENCH_SECRET": secret}
         ingress = measure_server("ingress", generator, args, variants, workdir, ingress_env)
         stored = redis_xlen(redis_url, stream)
         say(f"[ingress]   ingress:      {fmt(ingress.rate)} req/s ({ingress.requests:,} in {ingress.seconds:.2f} s, "
             f"p50 {ingress.p50_ms:.1f} ms, p99 {ingress.p99_ms:.1f} ms, errors {ingress.errors}, "
-            f"{stored:,} entries in the raw stream incl. warm-up)")
+            f"{stored:,} entries in the raw stream incl. warm-up, load generator {ingress.generator_cpu:.2f} cores"
+            f"{', request bound reached' if ingress.bounded else ''})")
+        if bare.generator_saturated:
+            say("[ingress]   WARNING: the load generator was CPU-bound on the bare side: the bare figure is a lower "
+                "bound and the ratio is overstated (install wrk: apt-get install -y wrk)")
     finally:
         delete_prefix(redis_url, prefix)
     ratio = ingress.rate / bare.rate if bare.rate else 0.0
     met = ratio >= TARGET_INGRESS_RATIO and ingress.errors == 0
+    caveat = "; load generator saturated on the bare side: ratio overstated" if bare.generator_saturated else ""
     summary = (f"ingress vs bare aiohttp: ingress {fmt(ingress.rate)} req/s, bare aiohttp {fmt(bare.rate)} req/s, "
                f"ratio {ratio:.2f} (target >= {TARGET_INGRESS_RATIO}: {verdict(met)}) "
-               f"[{generator_label(generator, args)}]")
+               f"[{generator_label(generator, args)}{caveat}]")
     return Result("ingress", summary, ingress.rate, "req/s", bare.rate, "bare aiohttp req/s", ratio,
                   f">= {TARGET_INGRESS_RATIO}", met,
                   {"generator": generator_label(generator, args), "ingress": asdict(ingress), "bare": asdict(bare),
@@ -664,7 +707,7 @@ def raw_events(n: int, secret: str) -> list[Any]:
     for i in range(n):
         v = variants[i % len(variants)]
         delivery = f"bench-{i}"
-        received_ms = now_ms - (n - i) // 50  # spread over a few windows, like real traffic
+        received_ms = now_ms - (n - i) // 50  # in arrival order, 50 per millisecond
         trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
         events.append(RawEvent(
             event_id=new_event_id(received_ms), source=SOURCE_NAME, kind="github", received_at_ms=received_ms,
@@ -686,10 +729,10 @@ async def _bench_processor(args: argparse.Namespace, redis_url: str, db_url: str
     from reflex_common.db import apply_migrations
     from reflex_common.keys import PROCESSOR_GROUP
     from reflex_common.telemetry import create_tracer_provider
+    from reflex_processor import worker as processor_worker
     from reflex_processor.normalizer import normalize
     from reflex_processor.settings import ProcessorSettings
     from reflex_processor.store import _COLUMNS
-    from reflex_processor.worker import create_worker
 
     n = args.events
     settings = ProcessorSettings(redis_url=redis_url, database_url=db_url, key_prefix=prefix,
@@ -723,22 +766,31 @@ async def _bench_processor(args: argparse.Namespace, redis_url: str, db_url: str
         e = normalize(raw)
         rows.append((e.event_id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.delivery_key,
                      e.entity, orjson.dumps(e.payload).decode(), stream_id))
+    copy_runs: list[float] = []
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        t = time.perf_counter()
-        async with conn.transaction(), conn.cursor().copy(
-            f"COPY events_copy_baseline ({_COLUMNS}) FROM STDIN"
-        ) as copy:
-            for row in rows:
-                await copy.write_row(row)
-        copy_s = time.perf_counter() - t
+        for run in range(COPY_RUNS):
+            if run:
+                await conn.execute("TRUNCATE events_copy_baseline")
+                await conn.commit()
+            t = time.perf_counter()
+            async with conn.transaction(), conn.cursor().copy(
+                f"COPY events_copy_baseline ({_COLUMNS}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    await copy.write_row(row)
+            copy_runs.append(time.perf_counter() - t)
         copied = (await (await conn.execute("SELECT count(*) FROM events_copy_baseline")).fetchone() or (0,))[0]
-    say(f"[processor]   raw COPY:        {fmt(n / copy_s)} rows/s ({copied:,} rows in {copy_s:.2f} s)")
+    copy_s = sorted(copy_runs)[len(copy_runs) // 2]
+    if copied != n:
+        raise RuntimeError(f"the baseline COPY left {copied} rows, expected {n}")
+    say(f"[processor]   raw COPY:        {fmt(n / copy_s)} rows/s ({n:,} rows in {copy_s:.2f} s, median of "
+        f"{COPY_RUNS}: {', '.join(f'{x:.2f}' for x in copy_runs)} s)")
 
     # The processor: its real worker, burst mode, timed from start until every entry is stored and acked.
     provider = create_tracer_provider("reflex-event-processor")
     registry = CollectorRegistry()
     labels = {"stream": keys.raw_stream, "group": PROCESSOR_GROUP}
-    async with create_worker(settings, provider.get_tracer("reflex_processor"), registry) as worker:
+    async with processor_worker.create_worker(settings, provider.get_tracer("reflex_processor"), registry) as worker:
         await worker.prepare()
         t = time.perf_counter()
         task = asyncio.create_task(worker.run(burst=True))
@@ -760,8 +812,8 @@ async def _bench_processor(args: argparse.Namespace, redis_url: str, db_url: str
         raise RuntimeError(f"the processor stored {stored} rows, expected {n}")
     say(f"[processor]   event-processor: {fmt(n / processor_s)} rows/s ({stored:,} rows in {processor_s:.2f} s, "
         f"{batches:.0f} batches of {settings.batch_size}, {batch_sum / max(batches, 1) * 1000:.0f} ms per batch)")
-    return {"events": n, "copy_s": copy_s, "processor_s": processor_s, "batch_size": settings.batch_size,
-            "batches": batches, "mean_batch_ms": batch_sum / max(batches, 1) * 1000}
+    return {"events": n, "copy_s": copy_s, "copy_runs_s": copy_runs, "processor_s": processor_s,
+            "batch_size": settings.batch_size, "batches": batches, "mean_batch_ms": batch_sum / max(batches, 1) * 1000}
 
 
 def bench_processor(args: argparse.Namespace, redis_url: str, pg_url: str) -> Result:
@@ -769,8 +821,8 @@ def bench_processor(args: argparse.Namespace, redis_url: str, pg_url: str) -> Re
 
     from reflex_common.testing import delete_prefix, scratch_database, unique_prefix
 
-    say(f"[processor] {args.events:,} raw entries, 1 KiB github bodies")
     prefix = unique_prefix()
+    say(f"[processor] {args.events:,} raw entries, 1 KiB github bodies, key prefix {prefix}, scratch database")
     try:
         with scratch_database(pg_url) as db_url:
             d = uvloop.run(_bench_processor(args, redis_url, db_url, prefix))
@@ -803,6 +855,7 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
     sources.write_text(sources_yaml("REFLEX_BENCH_SECRET"))
     prefix = unique_prefix()
     stream = Keys(prefix).raw_stream
+    say(f"[e2e]   key prefix {prefix}, scratch database")
     procs: list[tuple[str, subprocess.Popen[bytes], Path | None]] = []
     try:
         with scratch_database(pg_url) as db_url:
@@ -856,12 +909,10 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
                 t_all = time.perf_counter() - t0
                 rows = conn.execute("SELECT count(*) FROM events").fetchone()
                 stored = int(rows[0]) if rows else 0
-            for _, proc, _ in reversed(procs):
-                CHILDREN.stop(proc, grace_s=30)
+            CHILDREN.stop_many([proc for _, proc, _ in procs], grace_s=30)
             procs.clear()
     finally:
-        for _, proc, _ in procs:
-            CHILDREN.stop(proc)
+        CHILDREN.stop_all()  # when interrupted: the load generator first, then the services
         delete_prefix(redis_url, prefix)
     rate = accepted / t_all
     met = rate >= TARGET_E2E_RATE and stored == accepted == now_counted
@@ -909,8 +960,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=50_000,
                         help="processor and e2e: number of events (default 50,000)")
     parser.add_argument("--connections", type=int, default=64, help="concurrent HTTP connections (default 64)")
-    parser.add_argument("--max-requests", type=int, default=300_000,
-                        help="ingress: at most this many requests per side (default 300,000)")
+    parser.add_argument("--max-requests", type=int, default=500_000,
+                        help="ingress: at most this many requests per side (default 500,000)")
     parser.add_argument("--load-generator", choices=("auto", "wrk", "aiohttp"), default="auto",
                         help="auto: wrk when installed, else an aiohttp client process")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: this is a 2-core box)")
@@ -992,6 +1043,9 @@ def main(argv: list[str] | None = None) -> int:
     except MissingBinaryError as exc:
         say(f"bench: {exc}")
         return 1
+    except (KeyboardInterrupt, SystemExit):
+        say("bench: interrupted; stopping everything it started")
+        return 130
     finally:
         CHILDREN.stop_all()
     print_summary(results)

@@ -43,10 +43,15 @@ async def store_events(
                     stream_id,
                 )
             )
-    await conn.execute(
-        f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM events_stage ORDER BY event_id ON CONFLICT DO NOTHING"
+    inserted = await conn.execute(
+        f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM events_stage ORDER BY event_id "
+        "ON CONFLICT DO NOTHING RETURNING event_id::text"
     )
-    cur = await conn.execute(
-        "SELECT event_id::text FROM events WHERE event_id = ANY(%s::uuid[])", ([e.event_id for _, e in events],)
-    )
-    return {str(row[0]) for row in await cur.fetchall()}
+    stored = {str(row[0]) for row in await inserted.fetchall()}
+    rest = [e.event_id for _, e in events if e.event_id not in stored]
+    if rest:
+        # Not inserted now: either in the table already (an earlier delivery that crashed before its
+        # ack: stored) or a repeat of another event's delivery key (not stored). Only then look.
+        cur = await conn.execute("SELECT event_id::text FROM events WHERE event_id = ANY(%s::uuid[])", (rest,))
+        stored.update(str(row[0]) for row in await cur.fetchall())
+    return stored

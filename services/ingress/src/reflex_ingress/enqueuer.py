@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from reflex_common.streams.redis_stream import entry_fields
 
@@ -30,6 +32,10 @@ if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[2]) then
 end
 return {0, redis.call('GET', KEYS[2])}
 """
+# Called by its SHA1 inside the write pipeline; loaded only when Redis answers NOSCRIPT (first use, or
+# after a restart / SCRIPT FLUSH). redis-py's Script object would instead add a SCRIPT EXISTS round
+# trip before every pipeline, and a coroutine per entry.
+_DEDUP_XADD_SHA = hashlib.sha1(_DEDUP_XADD.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +79,6 @@ class Enqueuer:
         self._queue: asyncio.Queue[_Write] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._log = structlog.get_logger("enqueuer")
-        self._dedup_xadd = redis.register_script(_DEDUP_XADD)
         self.batches = 0
 
     @property
@@ -124,19 +129,21 @@ class Enqueuer:
             return
         self.batches += 1
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for w in batch:
-                    if w.dedup is None:
-                        pipe.xadd(self._stream, entry_fields(w.fields), maxlen=self._maxlen, approximate=True)
-                    else:
-                        args: list[str | bytes | int] = [self._maxlen, w.dedup.horizon_s, w.dedup.event_id]
-                        for name, value in w.fields.items():
-                            args += [name, value]
-                        await self._dedup_xadd(keys=[self._stream, w.dedup.key], args=args, client=pipe)
-                results = await pipe.execute(raise_on_error=False)
+            results = await self._pipeline(batch)
         except (RedisError, OSError) as exc:
             self._log.warning("enqueue_failed", error=str(exc), batch=len(batch))
             results = [exc] * len(batch)
+        missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if missing:
+            # NOSCRIPT: the script did not run, so none of these entries was stored; load it, write them again.
+            try:
+                await self._redis.script_load(_DEDUP_XADD)
+                retried = await self._pipeline([batch[i] for i in missing])
+            except (RedisError, OSError) as exc:
+                self._log.warning("enqueue_failed", error=str(exc), batch=len(missing))
+                retried = [exc] * len(missing)
+            for i, result in zip(missing, retried, strict=True):
+                results[i] = result
         for w, result in zip(batch, results, strict=True):
             if w.done.done():
                 continue  # the request went away (client disconnected)
@@ -148,6 +155,19 @@ class Enqueuer:
                 w.done.set_result(Enqueued(_text(result[1])))
             else:
                 w.done.set_result(Enqueued(None, duplicate_of=_text(result[1])))
+
+    async def _pipeline(self, batch: Sequence[_Write]) -> list[Any]:
+        """One round trip for the whole batch; per-entry errors come back as exception objects."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for w in batch:
+                if w.dedup is None:
+                    pipe.xadd(self._stream, entry_fields(w.fields), maxlen=self._maxlen, approximate=True)
+                else:
+                    args: list[str | bytes | int] = [self._maxlen, w.dedup.horizon_s, w.dedup.event_id]
+                    for name, value in w.fields.items():
+                        args += [name, value]
+                    pipe.evalsha(_DEDUP_XADD_SHA, 2, self._stream, w.dedup.key, *args)
+            return list(await pipe.execute(raise_on_error=False))
 
 
 def _text(value: object) -> str:
