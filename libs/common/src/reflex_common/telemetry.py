@@ -14,6 +14,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler
 from opentelemetry.trace import Link, Span, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -25,13 +26,19 @@ def create_tracer_provider(service_name: str, processors: list[SpanProcessor] | 
     it (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp); otherwise spans are made (trace ids
     still propagate) but not exported."""
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
-    provider = TracerProvider(resource=resource)
-    for processor in processors or []:
-        provider.add_span_processor(processor)
     wants_otlp = os.environ.get("OTEL_TRACES_EXPORTER", "").lower() == "otlp" or bool(
         os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     )
-    if wants_otlp and os.environ.get("OTEL_SDK_DISABLED", "").lower() != "true":
+    exporting = wants_otlp and os.environ.get("OTEL_SDK_DISABLED", "").lower() != "true"
+    sampler: Sampler | None = None  # None: the SDK honours OTEL_TRACES_SAMPLER (default: parent-based, on)
+    if not exporting and not processors and "OTEL_TRACES_SAMPLER" not in os.environ:
+        # Nobody receives spans: make them non-recording (a quarter of the ingress's and processor's CPU
+        # otherwise). Trace ids still propagate through every stream entry and appear in the logs.
+        sampler = ParentBased(ALWAYS_OFF)
+    provider = TracerProvider(resource=resource, sampler=sampler)
+    for processor in processors or []:
+        provider.add_span_processor(processor)
+    if exporting:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
+from reflex_common.redis_client import redis_from_url
 from reflex_common.streams.backlog import BacklogMonitor
 from reflex_common.streams.redis_stream import RedisStreams
 from reflex_ingress import handlers
@@ -52,7 +52,7 @@ def create_app(
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     keys = settings.keys
-    redis = Redis.from_url(
+    redis = redis_from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,

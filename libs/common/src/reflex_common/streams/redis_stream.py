@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from reflex_common.errors import TransientError
+from reflex_common.redis_client import redis_from_url
 from reflex_common.streams.ports import ClaimResult, DeadLetter, Entry, GroupBacklog, Outgoing, StreamStats
 
 P = ParamSpec("P")
@@ -230,8 +231,8 @@ async def open_redis_streams(
 ) -> AsyncIterator[tuple[RedisStreams, Redis]]:
     """A RedisStreams with its two clients: one for commands, one single connection for blocking
     reads whose socket timeout exceeds BLOCK. Yields the port and the command client."""
-    commands = Redis.from_url(redis_url, socket_timeout=command_timeout_s, socket_connect_timeout=command_timeout_s)
-    blocking = Redis.from_url(
+    commands = redis_from_url(redis_url, socket_timeout=command_timeout_s, socket_connect_timeout=command_timeout_s)
+    blocking = redis_from_url(
         redis_url,
         socket_timeout=block_ms / 1000 + command_timeout_s,
         socket_connect_timeout=command_timeout_s,
