@@ -125,7 +125,9 @@ async def running_pipeline(
             metrics,
             closer,
         ),
-        create_anomaly_worker(AnomalySettings(**common, min_history=3), CollectorRegistry()) as anomaly,
+        create_anomaly_worker(
+            AnomalySettings(**common, min_history=3), provider.get_tracer("anomaly"), CollectorRegistry()
+        ) as anomaly,
     ):
         yield Pipeline(client, processor, metrics, closer, anomaly, exporter, prefix)
     provider.shutdown()

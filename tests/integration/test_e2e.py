@@ -67,3 +67,7 @@ async def test_thousand_webhooks_become_rows_exact_counts_windows_and_one_trace(
     assert {s.context.trace_id for s in processed} == server_traces
     counted = [s for s in spans if s.name == "events process"]
     assert {s.context.trace_id for s in counted} == server_traces
+    # Closed windows carry the closer's trace to the anomaly-detector.
+    closes = {s.context.trace_id for s in spans if s.name == "windows close"}
+    judged = [s for s in spans if s.name == "windows process"]
+    assert judged and {s.context.trace_id for s in judged} <= closes

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -27,7 +28,7 @@ async def run_detector(redis_url: str, db: str, prefix: str) -> None:
     settings = AnomalySettings(
         redis_url=redis_url, database_url=db, key_prefix=prefix, consumer_name="a1", block_ms=50, min_history=5
     )
-    async with create_worker(settings, CollectorRegistry()) as worker:
+    async with create_worker(settings, TracerProvider().get_tracer("t"), CollectorRegistry()) as worker:
         await worker.run(burst=True)
 
 
@@ -59,7 +60,7 @@ async def test_spike_and_silence_are_recorded_with_band_and_state_survives_resta
         ("spike", T0 + timedelta(minutes=6), 400),
         ("silence", T0 + timedelta(minutes=7), 0),
     ]
-    kind, _, observed, expected, lower, upper, why = rows[0]
+    _, _, observed, expected, lower, upper, why = rows[0]
     # The revision of window 3 (103 → 50) was applied before window 6 was judged, in window order.
     assert expected == 98.5 and lower < expected < upper < observed
     assert "4.1× normal" in why

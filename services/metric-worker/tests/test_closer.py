@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
 from reflex_common.db import open_pool
 from reflex_common.keys import Keys
@@ -24,7 +25,14 @@ MIN = timedelta(minutes=1)
 async def closer(redis_url: str, migrated_db: str, key_prefix: str) -> AsyncIterator[WindowCloser]:
     async with open_redis_streams(redis_url, 50) as (port, _), open_pool(migrated_db, 2) as pool:
         yield WindowCloser(
-            pool, port, Keys(key_prefix).windows_stream, 10_000, window_s=60, lateness_s=5, max_windows_per_pass=100
+            pool,
+            port,
+            Keys(key_prefix).windows_stream,
+            10_000,
+            window_s=60,
+            lateness_s=5,
+            max_windows_per_pass=100,
+            tracer=TracerProvider().get_tracer("t"),
         )
 
 

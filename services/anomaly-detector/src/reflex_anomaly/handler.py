@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from opentelemetry.trace import SpanKind, Tracer
 from prometheus_client import CollectorRegistry, Counter
 from psycopg_pool import AsyncConnectionPool
 
@@ -21,6 +22,7 @@ from reflex_common.db import transient_db
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import ClosedWindow
 from reflex_common.streams import Entry, Outcome
+from reflex_common.telemetry import entry_context
 
 _LOAD = """
 SELECT source, type, last_window_start, history FROM anomaly_series
@@ -74,8 +76,14 @@ class SeriesState:
 
 class AnomalyHandler:
     def __init__(
-        self, pool: AsyncConnectionPool, config: DetectorConfig, history_windows: int, metrics: AnomalyMetrics
+        self,
+        pool: AsyncConnectionPool,
+        config: DetectorConfig,
+        history_windows: int,
+        metrics: AnomalyMetrics,
+        tracer: Tracer,
     ) -> None:
+        self._tracer = tracer
         self._pool = pool
         self._config = config
         self._keep = history_windows
@@ -85,11 +93,17 @@ class AnomalyHandler:
         outcome = Outcome()
         by_series: dict[tuple[str, str], list[ClosedWindow]] = defaultdict(list)
         for entry in entries:
-            try:
-                window = ClosedWindow.from_fields(entry.fields)
-            except InvalidMessage as exc:
-                outcome.invalid[entry.id] = str(exc)
-                continue
+            with self._tracer.start_as_current_span(
+                "windows process",
+                context=entry_context(entry.fields),
+                kind=SpanKind.CONSUMER,
+                attributes={"messaging.message.id": entry.id},
+            ):
+                try:
+                    window = ClosedWindow.from_fields(entry.fields)
+                except InvalidMessage as exc:
+                    outcome.invalid[entry.id] = str(exc)
+                    continue
             by_series[(window.source, window.type)].append(window)
             outcome.done.append(entry.id)
         if by_series:

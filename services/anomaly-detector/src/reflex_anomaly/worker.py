@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 from reflex_anomaly.detector import DetectorConfig
@@ -21,7 +22,9 @@ from reflex_common.worker import ConsumerWorker, consumer_worker
 
 
 @contextlib.asynccontextmanager
-async def create_worker(settings: AnomalySettings, registry: CollectorRegistry) -> AsyncIterator[ConsumerWorker]:
+async def create_worker(
+    settings: AnomalySettings, tracer: Tracer, registry: CollectorRegistry
+) -> AsyncIterator[ConsumerWorker]:
     keys = settings.keys
     async with (
         open_redis_streams(settings.redis_url, settings.block_ms) as (port, redis),
@@ -38,7 +41,7 @@ async def create_worker(settings: AnomalySettings, registry: CollectorRegistry) 
             threshold_sigmas=settings.threshold_sigmas,
             silence_min_expected=settings.silence_min_expected,
         )
-        handler = AnomalyHandler(pool, config, settings.history_windows, AnomalyMetrics(registry))
+        handler = AnomalyHandler(pool, config, settings.history_windows, AnomalyMetrics(registry), tracer)
         yield consumer_worker(
             settings=settings,
             port=port,

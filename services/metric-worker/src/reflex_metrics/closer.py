@@ -14,12 +14,15 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Tracer
 from psycopg_pool import AsyncConnectionPool
 
 from reflex_common.db import transient_db
 from reflex_common.errors import TransientError
 from reflex_common.schemas import ClosedWindow
 from reflex_common.streams import Outgoing, StreamPort
+from reflex_common.telemetry import traceparent_of
 from reflex_metrics.windowing import close_boundary
 
 _LOCK_ID = 0x5EF1E8  # one closer at a time across metric-worker replicas
@@ -74,8 +77,10 @@ class WindowCloser:
         window_s: int,
         lateness_s: float,
         max_windows_per_pass: int,
+        tracer: Tracer,
         clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
     ) -> None:
+        self._tracer = tracer
         self._pool = pool
         self._port = port
         self._stream = windows_stream
@@ -90,7 +95,10 @@ class WindowCloser:
     async def close(self, now: datetime | None = None) -> list[ClosedWindow]:
         """One pass: close what is due, revise what changed, send both. Returns what was sent."""
         now = now or self._clock()
-        with transient_db():
+        with (
+            self._tracer.start_as_current_span("windows close", kind=SpanKind.PRODUCER),
+            transient_db(),
+        ):
             async with self._pool.connection() as conn, conn.transaction():
                 cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK_ID,))
                 row = await cur.fetchone()
@@ -124,7 +132,8 @@ class WindowCloser:
             await c.executemany(_MARK, marks)
         await conn.execute(_ADVANCE, params)
         # Send before the commit: if sending fails, nothing is marked and the next pass retries.
-        await self._port.publish([Outgoing(self._stream, w.to_fields(), self._maxlen) for w in closed])
+        traceparent = traceparent_of(trace.get_current_span())
+        await self._port.publish([Outgoing(self._stream, w.to_fields(traceparent), self._maxlen) for w in closed])
         self._log.info(
             "windows_closed",
             count=len(closed),

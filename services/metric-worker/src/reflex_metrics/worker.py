@@ -42,6 +42,7 @@ async def create_worker(
             window_s=settings.window_s,
             lateness_s=settings.lateness_s,
             max_windows_per_pass=settings.max_windows_per_pass,
+            tracer=tracer,
         )
         worker = consumer_worker(
             settings=settings,
