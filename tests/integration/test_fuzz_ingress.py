@@ -1,0 +1,83 @@
+"""Fuzzed requests against the real ingress app: every answer is one of the documented ones, never a
+5xx, and exactly the 202s are stored."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis import Redis
+
+from pipeline import github_headers, ingress_app
+from reflex_common.keys import Keys
+
+DOCUMENTED = {200, 202, 400, 401, 404, 405, 413, 429}
+HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=80)
+HEADER_NAMES = st.sampled_from(
+    ["X-Hub-Signature-256", "X-GitHub-Event", "X-GitHub-Delivery", "Content-Type", "X-Forwarded-Host", "X-Junk"]
+)
+
+
+class Ingress:
+    def __init__(self, redis_url: str, prefix: str, tmp: Path) -> None:
+        self.runner = asyncio.Runner()
+        self.client: TestClient = self.runner.run(self._start(redis_url, prefix, tmp))
+        self.redis = Redis.from_url(redis_url)
+        self.stream = Keys(prefix).raw_stream
+
+    async def _start(self, redis_url: str, prefix: str, tmp: Path) -> TestClient:
+        client = TestClient(TestServer(ingress_app(redis_url, prefix, tmp)))
+        await client.start_server()
+        return client
+
+    def post(self, path: str, body: bytes, headers: dict[str, str], method: str = "POST") -> int:
+        async def send() -> int:
+            async with self.client.request(method, path, data=body, headers=headers) as r:
+                await r.read()
+                return r.status
+
+        return self.runner.run(send())
+
+    def stored(self) -> int:
+        return int(self.redis.xlen(self.stream))
+
+    def close(self) -> None:
+        self.runner.run(self.client.close())
+        self.runner.close()
+        self.redis.close()
+
+
+@pytest.fixture
+def ingress(redis_url: str, key_prefix: str, tmp_path: Path) -> Iterator[Ingress]:
+    it = Ingress(redis_url, key_prefix, tmp_path)
+    yield it
+    it.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    source=st.sampled_from(["demo", "small", "nope", "DEMO", "demo%2F..", ""]),
+    method=st.sampled_from(["POST", "POST", "POST", "GET", "PUT"]),
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.builds(lambda t: t.encode(), st.text(max_size=200)),
+        st.sampled_from([b"{}", b'{"a": 1}', b"[]", b"null", b'{"a": "\\u0000"}']),
+    ),
+    sign=st.booleans(),
+    extra=st.dictionaries(HEADER_NAMES, HEADER_TEXT, max_size=4),
+)
+def test_fuzzed_requests_get_documented_answers_and_only_202s_are_stored(
+    ingress: Ingress, source: str, method: str, body: bytes, sign: bool, extra: dict[str, str]
+) -> None:
+    headers = {**extra, **(github_headers(body) if sign else {})}
+    before = ingress.stored()
+    status = ingress.post(f"/api/v1/events/{source}", body, headers, method)
+    assert status in DOCUMENTED
+    assert ingress.stored() - before == (1 if status == 202 else 0)
