@@ -267,3 +267,55 @@ async def test_stream_gauges_report_lag_pending_age_dlq_and_trimmed(
     assert age_s is not None and 0 <= age_s < 60
     assert value("reflex_stream_dlq_entries") == 1
     assert value("reflex_stream_trimmed_entries") == 3
+
+
+async def test_concurrent_batches_never_hold_more_than_max_in_flight(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, batch_size=5, max_in_flight=12, max_concurrent_batches=3)
+    ids = await add(redis, cfg.stream, 60)
+    held = 0
+    most_held = 0
+    most_batches = 0
+    batches = 0
+
+    class Slow(Recorder):
+        async def handle(self, entries: Sequence[Entry]) -> Outcome:
+            nonlocal held, most_held, most_batches, batches
+            held += len(entries)
+            batches += 1
+            most_held, most_batches = max(most_held, held), max(most_batches, batches)
+            await asyncio.sleep(0.02)
+            held -= len(entries)
+            batches -= 1
+            return await super().handle(entries)
+
+    handler = Slow(out_stream=f"{key_prefix}:out")
+    await consumer(port, handler, cfg).run(burst=True)
+    assert sorted(handler.seen) == sorted(ids)
+    assert most_batches == 3 and most_held <= 12
+    assert await pending(redis, cfg.stream) == 0
+    assert await redis.xlen(f"{key_prefix}:out") == 60
+
+
+async def test_a_batch_slower_than_min_idle_is_not_claimed_away(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, min_idle_ms=150, claim_interval_s=0.05)
+    ids = await add(redis, cfg.stream, 5)
+
+    class Slow(Recorder):
+        async def handle(self, entries: Sequence[Entry]) -> Outcome:
+            await asyncio.sleep(0.6)  # four times min_idle_ms
+            return await super().handle(entries)
+
+    slow, other = Slow(), Recorder()
+    first = consumer(port, slow, cfg)
+    second = consumer(port, other, config(key_prefix, consumer="c2", min_idle_ms=150, claim_interval_s=0.05))
+    task = asyncio.create_task(first.run(burst=True))
+    await asyncio.sleep(0.1)  # c1 holds the batch now
+    await asyncio.wait_for(asyncio.gather(task, second.run(burst=True)), 10)
+    assert other.seen == []
+    assert sorted(slow.seen) == sorted(ids)
+    assert set(slow.deliveries.values()) == {1}
+    assert await pending(redis, cfg.stream) == 0

@@ -58,6 +58,8 @@ class WorkerSettings(CommonSettings):
     batch_size: int = Field(default=500, ge=1)
     # Entries held by this consumer at once; XREADGROUP COUNT never exceeds the free slots.
     max_in_flight: int = Field(default=1000, ge=1)
+    # Batches handled at once (see ConsumerConfig.max_concurrent_batches).
+    max_concurrent_batches: int = Field(default=1, ge=1, le=16)
     block_ms: int = Field(default=2000, ge=1)
     # A pending entry idle this long is claimed from its (presumed dead) consumer.
     min_idle_ms: int = Field(default=60_000, ge=1)

@@ -12,6 +12,7 @@ leaves the entry pending: Redis counts its deliveries, and the reclaimer brings 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,9 @@ class ConsumerConfig:
     max_deliveries: int = 5
     dlq_maxlen: int = 100_000
     retry_backoff_max_s: float = 5.0
+    # Batches handled at once. Above 1, the next batch is read and parsed while the previous one
+    # waits on Postgres and Redis; the handler must then be safe to run concurrently.
+    max_concurrent_batches: int = 1
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings, stream: str, group: str) -> ConsumerConfig:
@@ -86,6 +90,7 @@ class ConsumerConfig:
             max_deliveries=settings.max_deliveries,
             dlq_maxlen=settings.dlq_maxlen,
             retry_backoff_max_s=settings.retry_backoff_max_s,
+            max_concurrent_batches=settings.max_concurrent_batches,
         )
 
 
@@ -114,6 +119,10 @@ class Consumer:
         self._cursor = "0-0"
         self._next_claim_at = 0.0
         self._in_flight = 0
+        self._batches: set[asyncio.Task[None]] = set()
+        # Ids of the entries in hand: the heartbeat keeps them fresh so no reclaimer (ours included)
+        # mistakes a slow batch for a dead consumer's.
+        self._held: set[str] = set()
         self.joined = False
         self.last_progress_at = clock()
         self._log = structlog.get_logger("consumer").bind(stream=config.stream, group=config.group)
@@ -132,36 +141,81 @@ class Consumer:
         await self._retrying(lambda: self._port.ensure_group(self._cfg.stream, self._cfg.group), [])
         self.joined = True
         self._log.info("consumer_started", consumer=self._cfg.consumer)
+        heartbeat = asyncio.create_task(self._heartbeat(), name="consumer-heartbeat")
         try:
             await self._drain_own_pending()
             while not self._stopping:
                 self.last_progress_at = self._clock()
-                if await self._run_once() == 0 and burst and await self._drained():
+                if not await self._run_once() and burst and not self._batches and await self._drained():
                     break
         except _Stopped:
             pass
+        finally:
+            # Batches in hand are finished and acked before run() returns (the SIGTERM drain).
+            try:
+                await self._finish_batches()
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
         self._log.info("consumer_stopped", consumer=self._cfg.consumer)
 
-    async def _run_once(self) -> int:
-        """One turn of the loop; returns how many entries it handled."""
+    async def _heartbeat(self) -> None:
+        """Every third of min_idle_ms, reset the idle time of the entries in hand (XCLAIM JUSTID: no
+        delivery is counted). A batch slower than min_idle_ms is then never claimed away."""
+        interval_s = self._cfg.min_idle_ms / 1000 / 3
+        while True:
+            await asyncio.sleep(interval_s)
+            if self._held:
+                try:
+                    await self._port.touch(self._cfg.stream, self._cfg.group, self._cfg.consumer, list(self._held))
+                except TransientError as exc:
+                    self._log.warning("heartbeat_failed", error=str(exc))
+
+    async def _run_once(self) -> bool:
+        """One turn of the loop; returns whether it found work."""
+        self._reap_batches()
         if self._backpressure is not None and await self._retrying(self._backpressure.is_full, []):
             await self._sleep(min(0.5, self._cfg.retry_backoff_max_s))
-            return 0
+            return False
         if self._clock() >= self._next_claim_at:
             self._next_claim_at = self._clock() + self._cfg.claim_interval_s
-            claimed = await self._reclaim()
-            if claimed:
-                return claimed
-        count = min(self._cfg.batch_size, self._cfg.max_in_flight - self._in_flight)
+            if await self._reclaim():
+                return True
+        free = self._cfg.max_in_flight - self._in_flight
+        if self._batches and (free <= 0 or len(self._batches) >= self._cfg.max_concurrent_batches):
+            await asyncio.wait(self._batches, return_when=asyncio.FIRST_COMPLETED)
+            return True
+        count = min(self._cfg.batch_size, free)
         entries = await self._retrying(
             lambda: self._port.read_new(
                 self._cfg.stream, self._cfg.group, self._cfg.consumer, count, self._cfg.block_ms
             ),
             [],
         )
-        if entries:
+        if not entries:
+            return False
+        self._hold(entries)
+        if self._cfg.max_concurrent_batches == 1:
             await self._process(entries)
-        return len(entries)
+        else:
+            self._batches.add(asyncio.create_task(self._process(entries), name="consumer-batch"))
+        return True
+
+    def _reap_batches(self) -> None:
+        """Forget finished batches; re-raise what one of them raised (the loop must not go on)."""
+        for task in [t for t in self._batches if t.done()]:
+            self._batches.discard(task)
+            task.result()
+
+    async def _finish_batches(self) -> None:
+        if self._batches:
+            await asyncio.wait(self._batches)
+            errors = [t.exception() for t in self._batches if not t.cancelled()]
+            self._batches.clear()
+            for error in errors:
+                if error is not None and not isinstance(error, _Stopped):
+                    raise error
 
     async def _drained(self) -> bool:
         """Burst mode: nothing unread, and nothing pending (or only entries not yet idle enough)."""
@@ -189,6 +243,7 @@ class Consumer:
                 return
             self._log.info("own_pending_recovered", count=len(entries))
             after = entries[-1].id
+            self._hold(entries)
             await self._process(entries)
 
     async def _reclaim(self) -> int:
@@ -206,6 +261,7 @@ class Consumer:
         if result.entries:
             self._metrics.count(self._cfg.stream, self._cfg.group, "reclaimed", len(result.entries))
             self._log.info("entries_reclaimed", count=len(result.entries), first_id=result.entries[0].id)
+            self._hold(result.entries)
             await self._process(result.entries)
         return len(result.entries) + len(result.deleted_ids)
 
@@ -220,10 +276,15 @@ class Consumer:
         )
         await self._dead_letter(letters)
 
-    async def _process(self, entries: Sequence[Entry]) -> None:
-        started = time.perf_counter()
+    def _hold(self, entries: Sequence[Entry]) -> None:
+        """Count entries in flight from the moment they are ours until _process lets them go."""
         self._in_flight += len(entries)
+        self._held.update(e.id for e in entries)
         self._metrics.in_flight.labels(self._cfg.stream, self._cfg.group).set(self._in_flight)
+
+    async def _process(self, entries: Sequence[Entry]) -> None:
+        """Handle entries already counted by _hold; commit, ack, dead-letter; then let them go."""
+        started = time.perf_counter()
         try:
             trimmed = [e.id for e in entries if not e.fields]
             over = [e for e in entries if e.fields and e.deliveries > self._cfg.max_deliveries]
@@ -257,6 +318,7 @@ class Consumer:
             )
         finally:
             self._in_flight -= len(entries)
+            self._held.difference_update(e.id for e in entries)
             self._metrics.in_flight.labels(self._cfg.stream, self._cfg.group).set(self._in_flight)
             self._metrics.batch_seconds.labels(self._cfg.stream, self._cfg.group).observe(time.perf_counter() - started)
 
