@@ -96,10 +96,15 @@ class Pipeline:
 
 
 def ingress_app(
-    redis_url: str, prefix: str, tmp: Path, tracer: Tracer | None = None, **overrides: Any
+    redis_url: str,
+    prefix: str,
+    tmp: Path,
+    tracer: Tracer | None = None,
+    sources_yaml: str = SOURCES_YAML,
+    **overrides: Any,
 ) -> web.Application:
     sources_file = tmp / "sources.yaml"
-    sources_file.write_text(SOURCES_YAML)
+    sources_file.write_text(sources_yaml)
     settings = IngressSettings(
         redis_url=redis_url, key_prefix=prefix, sources_file=sources_file, backlog_refresh_s=0.05, **overrides
     )

@@ -96,3 +96,15 @@ async def test_a_repeated_delivery_key_is_answered_200_and_stored_once(
         async with Redis.from_url(redis_url) as r:
             ttl = await r.ttl(Keys(key_prefix).dedup_key("demo", "dlv-1"))
         assert 0 < ttl <= 24 * 3600
+
+
+async def test_the_raw_readers_group_exists_before_any_processor_and_comes_back(
+    redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    app = ingress_app(redis_url, key_prefix, tmp_path)
+    stream = Keys(key_prefix).raw_stream
+    async with TestClient(TestServer(app)), Redis.from_url(redis_url) as r:
+        assert [g["name"] for g in await r.xinfo_groups(stream)] == [b"event-processor"]
+        await r.delete(stream)  # Redis lost its data
+        await app[BACKLOG].refresh()
+        assert [g["name"] for g in await r.xinfo_groups(stream)] == [b"event-processor"]

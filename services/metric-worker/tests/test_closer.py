@@ -74,3 +74,16 @@ async def test_only_one_closer_works_at_a_time(closer: WindowCloser, migrated_db
         await other.execute("SELECT pg_advisory_xact_lock(%s)", (0x5EF1E8,))
         assert await closer.close(T0 + 5 * MIN) == []
     assert len(await closer.close(T0 + 5 * MIN)) == 4
+
+
+async def test_counted_ids_are_forgotten_only_past_the_retention(closer: WindowCloser, migrated_db: str) -> None:
+    await add(migrated_db, [(eid(1), "s", "push", T0), (eid(2), "s", "push", T0)])
+    async with await psycopg.AsyncConnection.connect(migrated_db) as conn:
+        await conn.execute(
+            "UPDATE metric_counted SET counted_at = now() - interval '8 days' WHERE event_id = %s", (eid(1),)
+        )
+        await conn.commit()
+    assert await closer.forget_counted(7 * 86_400) == 1
+    async with await psycopg.AsyncConnection.connect(migrated_db) as conn:
+        left = await (await conn.execute("SELECT event_id::text FROM metric_counted")).fetchall()
+    assert left == [(eid(2),)]

@@ -37,7 +37,13 @@ async def create_worker(
 
         handler = EventHandler(pool, tracer, ProcessorMetrics(registry), keys.events_stream, settings.stream_maxlen)
         # Pause reading while the metric-worker lags too far behind: trimming must never reach its entries.
-        downstream = BacklogMonitor(port, keys.events_stream, settings.max_backlog_entries, settings.backlog_refresh_s)
+        downstream = BacklogMonitor(
+            port,
+            keys.events_stream,
+            settings.max_backlog_entries,
+            settings.backlog_refresh_s,
+            groups=settings.events_groups,
+        )
         yield consumer_worker(
             settings=settings,
             port=port,

@@ -59,11 +59,11 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         max_connections=64,
     )
     port = RedisStreams(redis, redis)
-    # Create the readers' groups first, so the backlog is measured from the very first event.
-    for group in settings.raw_groups:
-        with contextlib.suppress(Exception):
-            await port.ensure_group(keys.raw_stream, group)
-    backlog = BacklogMonitor(port, keys.raw_stream, settings.max_backlog_entries, settings.backlog_refresh_s)
+    # The readers' groups are created with the first refresh (and again if they vanish), so the
+    # backlog is measured — and trimming held off — from the very first event.
+    backlog = BacklogMonitor(
+        port, keys.raw_stream, settings.max_backlog_entries, settings.backlog_refresh_s, groups=settings.raw_groups
+    )
     enqueuer = Enqueuer(
         redis,
         keys.raw_stream,

@@ -153,11 +153,23 @@ class WindowCloser:
             revision=int(str(revision)),
         )
 
-    async def run(self, interval_s: float) -> None:
-        """Close windows every interval_s, forever (a side task of the worker)."""
+    async def forget_counted(self, older_than_s: int, limit: int = 10_000) -> int:
+        """Delete up to `limit` remembered event ids counted more than older_than_s ago."""
+        with transient_db():
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    "DELETE FROM metric_counted WHERE event_id IN (SELECT event_id FROM metric_counted"
+                    " WHERE counted_at < now() - make_interval(secs => %s) ORDER BY counted_at LIMIT %s)",
+                    (older_than_s, limit),
+                )
+                return cur.rowcount
+
+    async def run(self, interval_s: float, counted_retention_s: int) -> None:
+        """Close windows (and forget old counted ids) every interval_s, forever: a side task."""
         while True:
             try:
                 await self.close()
+                await self.forget_counted(counted_retention_s)
             except TransientError as exc:
                 self._log.warning("close_failed", error=str(exc))
             await asyncio.sleep(interval_s)

@@ -17,3 +17,6 @@ class MetricSettings(WorkerSettings):
     # catches up over several passes instead of one huge transaction).
     max_windows_per_pass: int = Field(default=1440, ge=1)
     windows_groups: tuple[str, ...] = ("anomaly-detector",)
+    # How long counted event ids are remembered (exactly-once counting of redeliveries). A
+    # redelivery comes within MIN_IDLE_MS × MAX_DELIVERIES; a week leaves room for long outages.
+    counted_retention_s: int = Field(default=7 * 86_400, ge=3600)

@@ -54,6 +54,6 @@ async def create_worker(
             group=METRICS_GROUP,
             registry=registry,
             prepare=prepare,
-            side_tasks=[lambda: closer.run(settings.close_interval_s)],
+            side_tasks=[lambda: closer.run(settings.close_interval_s, settings.counted_retention_s)],
         )
         yield worker, closer

@@ -19,7 +19,12 @@ from reflex_common.streams.ports import StreamPort
 class BacklogMonitor:
     """Tracks the largest unacked backlog (lag + pending) over the groups of one stream."""
 
-    def __init__(self, port: StreamPort, stream: str, max_entries: int, refresh_s: float) -> None:
+    def __init__(
+        self, port: StreamPort, stream: str, max_entries: int, refresh_s: float, *, groups: tuple[str, ...] = ()
+    ) -> None:
+        # Groups that must exist for the backlog to mean anything: created (again) whenever missing,
+        # e.g. when Redis was down at start or lost its data.
+        self._groups = groups
         self._port = port
         self._stream = stream
         self.max_entries = max_entries
@@ -32,6 +37,11 @@ class BacklogMonitor:
     async def refresh(self) -> int:
         try:
             groups = await self._port.backlog(self._stream)
+            missing = set(self._groups) - {g.group for g in groups}
+            if missing:
+                for group in sorted(missing):
+                    await self._port.ensure_group(self._stream, group)
+                groups = await self._port.backlog(self._stream)
         except TransientError as exc:
             self.healthy = False
             self._log.warning("backlog_refresh_failed", error=str(exc))
