@@ -7,7 +7,6 @@ import redis
 
 from reflex_common.keys import PROCESSOR_GROUP, Keys
 from reflex_common.streams.ports import DeadLetter, Entry
-from reflex_common.streams.redis_stream import dead_letter_fields
 from reflexctl.__main__ import main
 
 
@@ -18,9 +17,9 @@ def test_dlq_list_and_replay_puts_the_original_back_and_skips_tombstones(
     raw, dlq = keys.raw_stream, keys.dlq_stream(keys.raw_stream)
     r = redis.Redis.from_url(redis_url)
     poison = Entry("1-0", {"event_id": b"e1", "body": b"{}"}, 5)
-    r.xadd(dlq, dead_letter_fields(raw, PROCESSOR_GROUP, DeadLetter(poison, "failed: boom")))  # type: ignore[arg-type]
+    r.xadd(dlq, DeadLetter(poison, "failed: boom").to_fields(raw, PROCESSOR_GROUP))  # type: ignore[arg-type]
     tombstone = Entry("2-0", {}, 0)
-    r.xadd(dlq, dead_letter_fields(raw, PROCESSOR_GROUP, DeadLetter(tombstone, "trimmed")))  # type: ignore[arg-type]
+    r.xadd(dlq, DeadLetter(tombstone, "trimmed").to_fields(raw, PROCESSOR_GROUP))  # type: ignore[arg-type]
     conn = ["--redis-url", redis_url, "--key-prefix", key_prefix]
 
     assert main(["dlq", "list", "--stream", "raw", *conn]) == 0

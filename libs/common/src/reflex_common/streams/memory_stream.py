@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from reflex_common.streams.ports import ClaimResult, DeadLetter, Entry, GroupBacklog, Outgoing, StreamStats
-from reflex_common.streams.redis_stream import dead_letter_fields
 
 
 def _key(entry_id: str) -> tuple[int, int]:
@@ -140,7 +139,7 @@ class MemoryStreams:
         self, stream: str, group: str, dlq_stream: str, letters: Sequence[DeadLetter], maxlen: int
     ) -> None:
         for letter in letters:
-            self.add(dlq_stream, dead_letter_fields(stream, group, letter), maxlen)
+            self.add(dlq_stream, letter.to_fields(stream, group), maxlen)
         g = self._stream(stream).groups[group]
         for letter in letters:
             g.pending.pop(letter.entry.id, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -29,6 +30,21 @@ class Outgoing:
 class DeadLetter:
     entry: Entry
     error: str
+
+    def to_fields(self, stream: str, group: str) -> dict[str, bytes]:
+        """The DLQ entry: the original fields as they were, plus `dlq:*` fields saying what happened."""
+        fields: dict[str, bytes] = dict(self.entry.fields)
+        fields.update(
+            {
+                "dlq:error": self.error.encode()[:2000],
+                "dlq:original_id": self.entry.id.encode(),
+                "dlq:stream": stream.encode(),
+                "dlq:group": group.encode(),
+                "dlq:deliveries": str(self.entry.deliveries).encode(),
+                "dlq:failed_at_ms": str(int(time.time() * 1000)).encode(),
+            }
+        )
+        return fields
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -55,22 +54,6 @@ def entry_fields(fields: Mapping[str, bytes]) -> Any:
 
 def _id(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def dead_letter_fields(stream: str, group: str, letter: DeadLetter) -> dict[str, bytes]:
-    """The DLQ entry: the original fields as they were, plus `dlq:*` fields saying what happened."""
-    fields: dict[str, bytes] = dict(letter.entry.fields)
-    fields.update(
-        {
-            "dlq:error": letter.error.encode()[:2000],
-            "dlq:original_id": letter.entry.id.encode(),
-            "dlq:stream": stream.encode(),
-            "dlq:group": group.encode(),
-            "dlq:deliveries": str(letter.entry.deliveries).encode(),
-            "dlq:failed_at_ms": str(int(time.time() * 1000)).encode(),
-        }
-    )
-    return fields
 
 
 class RedisStreams:
@@ -164,9 +147,7 @@ class RedisStreams:
             return
         async with self._r.pipeline(transaction=True) as pipe:
             for letter in letters:
-                pipe.xadd(
-                    dlq_stream, entry_fields(dead_letter_fields(stream, group, letter)), maxlen=maxlen, approximate=True
-                )
+                pipe.xadd(dlq_stream, entry_fields(letter.to_fields(stream, group)), maxlen=maxlen, approximate=True)
             pipe.xack(stream, group, *[letter.entry.id for letter in letters])
             await pipe.execute()
 
