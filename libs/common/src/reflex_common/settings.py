@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+from typing import TypeVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reflex_common.keys import Keys
@@ -17,6 +19,22 @@ from reflex_common.keys import Keys
 def default_consumer_name() -> str:
     """A stable consumer name: the pod name (Downward API) or the host name."""
     return os.environ.get("POD_NAME") or os.environ.get("HOSTNAME") or socket.gethostname()
+
+
+S = TypeVar("S", bound="CommonSettings")
+
+
+def load_settings(cls: type[S], service: str) -> S:
+    """Read settings from the environment; a bad value stops the service with one line naming the
+    variable (exit code 2), never a stack trace."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"{service}: configuration error: {problems}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 class CommonSettings(BaseSettings):

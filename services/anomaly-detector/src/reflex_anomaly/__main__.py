@@ -9,6 +9,7 @@ from reflex_anomaly.settings import AnomalySettings
 from reflex_anomaly.worker import create_worker
 from reflex_common.logs import configure_logging
 from reflex_common.runner import run_until_signalled
+from reflex_common.settings import load_settings
 from reflex_common.telemetry import create_tracer_provider
 
 
@@ -23,7 +24,7 @@ async def _run(settings: AnomalySettings) -> int:
 
 
 def main() -> None:
-    settings = AnomalySettings()
+    settings = load_settings(AnomalySettings, "reflex-anomaly-detector")
     configure_logging(settings.log_level, service="anomaly-detector")
     raise SystemExit(uvloop.run(_run(settings)))
 

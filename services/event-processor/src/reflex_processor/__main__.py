@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry
 
 from reflex_common.logs import configure_logging
 from reflex_common.runner import run_until_signalled
+from reflex_common.settings import load_settings
 from reflex_common.telemetry import create_tracer_provider
 from reflex_processor.settings import ProcessorSettings
 from reflex_processor.worker import create_worker
@@ -23,7 +24,7 @@ async def _run(settings: ProcessorSettings) -> int:
 
 
 def main() -> None:
-    settings = ProcessorSettings()
+    settings = load_settings(ProcessorSettings, "reflex-event-processor")
     configure_logging(settings.log_level, service="event-processor")
     raise SystemExit(uvloop.run(_run(settings)))
 

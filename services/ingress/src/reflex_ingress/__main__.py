@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from reflex_common.errors import ConfigError
 from reflex_common.health import health_app, serve
 from reflex_common.logs import configure_logging
+from reflex_common.settings import load_settings
 from reflex_common.telemetry import create_tracer_provider
 from reflex_ingress.app import create_app
 from reflex_ingress.settings import IngressSettings
@@ -46,7 +47,7 @@ async def _serve(settings: IngressSettings) -> None:
 
 
 def main() -> None:
-    settings = IngressSettings()
+    settings = load_settings(IngressSettings, "reflex-ingress")
     configure_logging(settings.log_level, service="ingress")
     try:
         uvloop.run(_serve(settings))

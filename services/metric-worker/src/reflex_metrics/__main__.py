@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry
 
 from reflex_common.logs import configure_logging
 from reflex_common.runner import run_until_signalled
+from reflex_common.settings import load_settings
 from reflex_common.telemetry import create_tracer_provider
 from reflex_metrics.settings import MetricSettings
 from reflex_metrics.worker import create_worker
@@ -23,7 +24,7 @@ async def _run(settings: MetricSettings) -> int:
 
 
 def main() -> None:
-    settings = MetricSettings()
+    settings = load_settings(MetricSettings, "reflex-metric-worker")
     configure_logging(settings.log_level, service="metric-worker")
     raise SystemExit(uvloop.run(_run(settings)))
 
