@@ -696,7 +696,7 @@ def generator_label(generator: str, args: argparse.Namespace) -> str:
 # 2. Processor vs raw COPY
 
 
-def raw_events(n: int, secret: str) -> list[Any]:
+def raw_events(n: int, secret: str, sampled: bool) -> list[Any]:
     """n RawEvents as the ingress would have written them (github kind, 1 KiB signed bodies)."""
     from reflex_common.ids import new_event_id
     from reflex_common.schemas import RawEvent
@@ -716,7 +716,8 @@ def raw_events(n: int, secret: str) -> list[Any]:
                      "user-agent": "GitHub-Hookshot/bench", "content-length": str(len(v.body)),
                      "x-github-delivery": delivery},
             content_type="application/json", delivery_key=delivery,
-            traceparent=f"00-{trace_id}-{span_id}-01",
+            # As the ingress writes them: sampled only when traces are exported (--traces-sampled).
+            traceparent=f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}",
         ))
     return events
 
@@ -744,7 +745,7 @@ async def _bench_processor(args: argparse.Namespace, redis_url: str, db_url: str
         await conn.commit()
 
     # Pre-load the raw stream (the group exists first, as the ingress makes it).
-    events = raw_events(n, secrets.token_hex(8))
+    events = raw_events(n, secrets.token_hex(8), args.traces_sampled)
     redis = Redis.from_url(redis_url)
     try:
         with contextlib.suppress(Exception):
@@ -957,6 +958,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", choices=("ingress", "processor", "e2e"),
                         help="run only this benchmark (repeatable); default: all three")
     parser.add_argument("--seconds", type=float, default=10.0, help="ingress: measured seconds per side (default 10)")
+    parser.add_argument("--traces-sampled", action="store_true",
+                        help="processor: raw entries carry sampled traces (as with an OTLP exporter configured); "
+                             "default: unsampled, as the ingress writes them when nothing exports traces")
     parser.add_argument("--events", type=int, default=50_000,
                         help="processor and e2e: number of events (default 50,000)")
     parser.add_argument("--connections", type=int, default=64, help="concurrent HTTP connections (default 64)")

@@ -32,3 +32,25 @@ def test_with_a_span_processor_spans_are_recorded() -> None:
     with tracer.start_as_current_span("work"):
         pass
     assert [s.name for s in exporter.get_finished_spans()] == ["work"]
+
+
+def test_consumer_span_is_skipped_for_unsampled_traces_and_made_for_sampled_ones() -> None:
+    from reflex_common.telemetry import consumer_span
+
+    exporter = InMemorySpanExporter()
+    tracer = create_tracer_provider("t", [SimpleSpanProcessor(exporter)]).get_tracer("t")
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    unsampled = f"00-{trace_id}-{parent_id}-00".encode()
+    with consumer_span(tracer, "process", {"traceparent": unsampled}, {}) as carried:
+        assert carried == unsampled.decode()  # the same trace travels on
+    assert exporter.get_finished_spans() == ()
+
+    sampled = f"00-{trace_id}-{parent_id}-01".encode()
+    with consumer_span(tracer, "process", {"traceparent": sampled}, {"messaging.message.id": "1-0"}) as carried:
+        assert carried is not None and carried.startswith(f"00-{trace_id}-") and carried.endswith("-01")
+    (span,) = exporter.get_finished_spans()
+    assert span.parent is not None and format(span.parent.span_id, "016x") == parent_id
+    assert format(span.context.trace_id, "032x") == trace_id
+
+    with consumer_span(tracer, "process", {}, {}) as carried:  # no parent: a new trace
+        assert carried is not None

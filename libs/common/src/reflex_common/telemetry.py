@@ -6,8 +6,9 @@ build one with an in-memory exporter.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -15,7 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler
-from opentelemetry.trace import Link, Span, Tracer
+from opentelemetry.trace import Link, Span, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -74,3 +75,34 @@ def link_to(traceparent: str | bytes | None) -> list[Link]:
 
 def tracer_of(provider: TracerProvider, name: str) -> Tracer:
     return provider.get_tracer(name)
+
+
+def _unsampled(traceparent: bytes | None) -> bool:
+    """True for a well-formed W3C traceparent whose sampled flag is off."""
+    if traceparent is None or len(traceparent) != 55:
+        return False
+    try:
+        return not int(traceparent[53:55], 16) & 0x01
+    except ValueError:
+        return False
+
+
+@contextlib.contextmanager
+def consumer_span(
+    tracer: Tracer, name: str, fields: Mapping[str, bytes], attributes: Mapping[str, str]
+) -> Iterator[str | None]:
+    """A CONSUMER span for one stream entry, child of the producer that wrote it; yields the
+    traceparent to put on what this entry produces.
+
+    When the entry's trace is not sampled and the sampler follows its parent (every standard
+    configuration), no span would record: none is made, and the entry's own traceparent travels on,
+    so the trace id still runs end to end — at a fraction of the cost of a non-recording span."""
+    parent = fields.get("traceparent")
+    if _unsampled(parent) and isinstance(getattr(tracer, "sampler", None), ParentBased):
+        assert parent is not None
+        yield parent.decode()
+        return
+    with tracer.start_as_current_span(
+        name, context=context_from(parent), kind=SpanKind.CONSUMER, attributes=dict(attributes)
+    ) as span:
+        yield traceparent_of(span)

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, Counter
 from psycopg_pool import AsyncConnectionPool
 
@@ -22,7 +22,7 @@ from reflex_common.db import transient_db
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import ClosedWindow
 from reflex_common.streams import Entry, Outcome
-from reflex_common.telemetry import entry_context
+from reflex_common.telemetry import consumer_span
 
 _LOAD = """
 SELECT source, type, last_window_start, history FROM anomaly_series
@@ -93,12 +93,7 @@ class AnomalyHandler:
         outcome = Outcome()
         by_series: dict[tuple[str, str], list[ClosedWindow]] = defaultdict(list)
         for entry in entries:
-            with self._tracer.start_as_current_span(
-                "windows process",
-                context=entry_context(entry.fields),
-                kind=SpanKind.CONSUMER,
-                attributes={"messaging.message.id": entry.id},
-            ):
+            with consumer_span(self._tracer, "windows process", entry.fields, {"messaging.message.id": entry.id}):
                 try:
                     window = ClosedWindow.from_fields(entry.fields)
                 except InvalidMessage as exc:

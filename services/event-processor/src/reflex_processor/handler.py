@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import structlog
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, Counter
 from psycopg_pool import AsyncConnectionPool
 
@@ -13,7 +14,7 @@ from reflex_common.db import transient_db
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import DomainEvent, RawEvent
 from reflex_common.streams import Entry, Outcome, Outgoing
-from reflex_common.telemetry import entry_context, traceparent_of
+from reflex_common.telemetry import consumer_span
 from reflex_processor.normalizer import normalize
 from reflex_processor.store import store_events
 
@@ -43,19 +44,19 @@ class EventHandler:
         outcome = Outcome()
         ready: list[tuple[Entry, DomainEvent, str | None]] = []
         for entry in entries:
-            with self._tracer.start_as_current_span(
+            with consumer_span(
+                self._tracer,
                 "raw process",
-                context=entry_context(entry.fields),
-                kind=SpanKind.CONSUMER,
-                attributes={"messaging.message.id": entry.id, "messaging.destination.name": "raw"},
-            ) as span:
+                entry.fields,
+                {"messaging.message.id": entry.id, "messaging.destination.name": "raw"},
+            ) as traceparent:
                 try:
                     event = normalize(RawEvent.from_fields(entry.fields))
                 except InvalidMessage as exc:
                     outcome.invalid[entry.id] = str(exc)
                     continue
-                span.set_attribute("reflex.event_id", event.event_id)
-                ready.append((entry, event, traceparent_of(span)))
+                trace.get_current_span().set_attribute("reflex.event_id", event.event_id)
+                ready.append((entry, event, traceparent))
         if not ready:
             return outcome
         with transient_db():

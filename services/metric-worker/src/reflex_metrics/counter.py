@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import psycopg
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Tracer
 from psycopg_pool import AsyncConnectionPool
 
 from reflex_common.db import transient_db
@@ -18,7 +18,7 @@ from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import DomainEvent
 from reflex_common.schemas.window import ALL_TYPES
 from reflex_common.streams import Entry, Outcome
-from reflex_common.telemetry import entry_context
+from reflex_common.telemetry import consumer_span
 from reflex_metrics.windowing import window_start
 
 _STAGE = """
@@ -77,12 +77,7 @@ class CountHandler:
         rows: list[tuple[str, str, str, object]] = []
         done: list[str] = []
         for entry in entries:
-            with self._tracer.start_as_current_span(
-                "events process",
-                context=entry_context(entry.fields),
-                kind=SpanKind.CONSUMER,
-                attributes={"messaging.message.id": entry.id},
-            ):
+            with consumer_span(self._tracer, "events process", entry.fields, {"messaging.message.id": entry.id}):
                 try:
                     event = DomainEvent.from_fields(entry.fields)
                 except InvalidMessage as exc:
