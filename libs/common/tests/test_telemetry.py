@@ -54,3 +54,30 @@ def test_consumer_span_is_skipped_for_unsampled_traces_and_made_for_sampled_ones
 
     with consumer_span(tracer, "process", {}, {}) as carried:  # no parent: a new trace
         assert carried is not None
+
+
+async def test_spans_are_exported_over_otlp_http_when_the_standard_variables_say_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    received: list[tuple[str, str, bytes]] = []
+
+    async def collect(request: web.Request) -> web.Response:
+        received.append((request.path, request.content_type, await request.read()))
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/v1/traces", collect)
+    async with TestServer(app) as server:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", str(server.make_url("")).rstrip("/"))
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "reflex-test-service")
+        provider = create_tracer_provider("fallback-name")
+        with provider.get_tracer("t").start_as_current_span("exported-span"):
+            pass
+        await asyncio.to_thread(provider.shutdown)  # flushes the batch processor
+    assert [(path, ctype) for path, ctype, _ in received] == [("/v1/traces", "application/x-protobuf")]
+    assert b"exported-span" in received[0][2] and b"reflex-test-service" in received[0][2]
