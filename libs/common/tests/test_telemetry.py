@@ -81,3 +81,26 @@ async def test_spans_are_exported_over_otlp_http_when_the_standard_variables_say
         await asyncio.to_thread(provider.shutdown)  # flushes the batch processor
     assert [(path, ctype) for path, ctype, _ in received] == [("/v1/traces", "application/x-protobuf")]
     assert b"exported-span" in received[0][2] and b"reflex-test-service" in received[0][2]
+
+
+def test_records_is_false_only_when_nothing_could_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from reflex_common.telemetry import records, unrecorded_traceparent
+
+    for var in (
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_TRACES_SAMPLER",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    sampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    unsampled = sampled[:-2] + "00"
+    silent = create_tracer_provider("t").get_tracer("t")
+    assert (records(silent, None), records(silent, unsampled), records(silent, sampled)) == (False, False, True)
+    default = TracerProvider().get_tracer("t")  # parent-based, always on for new traces
+    assert (records(default, None), records(default, unsampled), records(default, sampled)) == (True, False, True)
+    carried = unrecorded_traceparent(unsampled)
+    assert carried[3:35] == sampled[3:35] and carried.endswith("-00") and carried != unsampled
+    assert len(unrecorded_traceparent("garbage")) == 55

@@ -10,6 +10,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 
+import structlog
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -20,6 +21,14 @@ from opentelemetry.trace import Link, Span, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class NothingExported(ParentBased):
+    """The sampler of a provider whose spans go nowhere: new traces unsampled, parents followed.
+    Seeing it, the services skip making spans that could never record (see `records`)."""
+
+    def __init__(self) -> None:
+        super().__init__(ALWAYS_OFF)
 
 
 def create_tracer_provider(service_name: str, processors: list[SpanProcessor] | None = None) -> TracerProvider:
@@ -35,7 +44,7 @@ def create_tracer_provider(service_name: str, processors: list[SpanProcessor] | 
     if not exporting and not processors and "OTEL_TRACES_SAMPLER" not in os.environ:
         # Nobody receives spans: make them non-recording (a quarter of the ingress's and processor's CPU
         # otherwise). Trace ids still propagate through every stream entry and appear in the logs.
-        sampler = ParentBased(ALWAYS_OFF)
+        sampler = NothingExported()
     provider = TracerProvider(resource=resource, sampler=sampler)
     for processor in processors or []:
         provider.add_span_processor(processor)
@@ -77,14 +86,34 @@ def tracer_of(provider: TracerProvider, name: str) -> Tracer:
     return provider.get_tracer(name)
 
 
-def _unsampled(traceparent: bytes | None) -> bool:
-    """True for a well-formed W3C traceparent whose sampled flag is off."""
+def _sampled_flag(traceparent: bytes | str | None) -> bool | None:
+    """The sampled flag of a well-formed W3C traceparent; None when there is none or it is malformed."""
     if traceparent is None or len(traceparent) != 55:
-        return False
+        return None
+    text = traceparent.decode(errors="replace") if isinstance(traceparent, bytes) else traceparent
     try:
-        return not int(traceparent[53:55], 16) & 0x01
+        return bool(int(text[53:55], 16) & 0x01)
     except ValueError:
-        return False
+        return None
+
+
+def records(tracer: Tracer, traceparent: bytes | str | None) -> bool:
+    """Whether a span started under this (incoming) traceparent would record. False only when that is
+    certain: the parent is unsampled and the sampler follows parents (every standard configuration),
+    or there is no sampled parent and nothing is exported at all."""
+    sampler = getattr(tracer, "sampler", None)
+    flag = _sampled_flag(traceparent)
+    if isinstance(sampler, NothingExported):
+        return bool(flag)
+    return not (flag is False and isinstance(sampler, ParentBased))
+
+
+def unrecorded_traceparent(parent: bytes | str | None) -> str:
+    """The traceparent to pass on where no span is made: the parent's trace (or a new one) with a
+    new span id, unsampled — trace ids still run end to end and join log lines."""
+    text = parent.decode(errors="replace") if isinstance(parent, bytes) else parent
+    trace_id = text[3:35] if text is not None and _sampled_flag(text) is not None else os.urandom(16).hex()
+    return f"00-{trace_id}-{os.urandom(8).hex()}-00"
 
 
 @contextlib.contextmanager
@@ -94,13 +123,14 @@ def consumer_span(
     """A CONSUMER span for one stream entry, child of the producer that wrote it; yields the
     traceparent to put on what this entry produces.
 
-    When the entry's trace is not sampled and the sampler follows its parent (every standard
-    configuration), no span would record: none is made, and the entry's own traceparent travels on,
-    so the trace id still runs end to end — at a fraction of the cost of a non-recording span."""
+    Where no span would record (see `records`), none is made — it would cost a quarter of the
+    processor's CPU for nothing — and the entry's own traceparent travels on, so the trace id still
+    runs end to end; it is bound to the log lines meanwhile."""
     parent = fields.get("traceparent")
-    if _unsampled(parent) and isinstance(getattr(tracer, "sampler", None), ParentBased):
-        assert parent is not None
-        yield parent.decode()
+    if not records(tracer, parent):
+        carried = parent.decode() if _sampled_flag(parent) is not None and parent else unrecorded_traceparent(None)
+        with structlog.contextvars.bound_contextvars(trace_id=carried[3:35]):
+            yield carried
         return
     with tracer.start_as_current_span(
         name, context=context_from(parent), kind=SpanKind.CONSUMER, attributes=dict(attributes)

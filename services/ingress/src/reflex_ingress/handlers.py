@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime
 
 import orjson
 import structlog
 from aiohttp import web
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from reflex_common.ids import new_event_id
 from reflex_common.schemas import RawEvent
-from reflex_common.telemetry import context_from, traceparent_of
+from reflex_common.telemetry import context_from, records, traceparent_of, unrecorded_traceparent
 from reflex_ingress.enqueuer import Dedup, EnqueueFailed, Overloaded
 from reflex_ingress.keys import BACKLOG, ENQUEUER, INGRESS_METRICS, REDIS, SETTINGS, SOURCES, TRACER
 from reflex_ingress.sources.registry import Source
@@ -78,22 +79,30 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if source is None:
         metrics.requests.labels("unknown", "404").inc()
         return _json_error(404, f"unknown source {name!r}")
-    parent = context_from(request.headers.get("traceparent"))
-    with app[TRACER].start_as_current_span(
-        f"{request.method} /api/v1/events/{{source}}",
-        context=parent,
-        kind=SpanKind.SERVER,
-        attributes={"http.request.method": request.method, "reflex.source": name},
-    ) as span:
-        response = await _handle(request, source)
-        span.set_attribute("http.response.status_code", response.status)
-        if response.status >= 500:
-            span.set_status(Status(StatusCode.ERROR))
-        metrics.requests.labels(name, str(response.status)).inc()
-        return response
+    incoming = request.headers.get("traceparent")
+    tracer = app[TRACER]
+    if not records(tracer, incoming):
+        # Nothing would record these spans: skip them, carry a trace id all the same.
+        traceparent = unrecorded_traceparent(incoming)
+        with structlog.contextvars.bound_contextvars(trace_id=traceparent[3:35]):
+            response = await _handle(request, source, traceparent)
+    else:
+        with tracer.start_as_current_span(
+            f"{request.method} /api/v1/events/{{source}}",
+            context=context_from(incoming),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "reflex.source": name},
+        ) as span:
+            response = await _handle(request, source, None)
+            span.set_attribute("http.response.status_code", response.status)
+            if response.status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+    metrics.requests.labels(name, str(response.status)).inc()
+    return response
 
 
-async def _handle(request: web.Request, source: Source) -> web.Response:
+async def _handle(request: web.Request, source: Source, traceparent: str | None) -> web.Response:
+    """`traceparent`: the one to put on the raw entry when no spans are made; None: make them."""
     app = request.app
     settings = app[SETTINGS]
     retry_after = {"Retry-After": str(settings.retry_after_s)}
@@ -135,7 +144,12 @@ async def _handle(request: web.Request, source: Source) -> web.Response:
     if backlog.full:
         return _json_error(429, "backlog over its bound; retry later", retry_after, backlog=backlog.entries)
     event_id = new_event_id(received_ms)
-    with app[TRACER].start_as_current_span("raw publish", kind=SpanKind.PRODUCER) as producer:
+    publish = (
+        app[TRACER].start_as_current_span("raw publish", kind=SpanKind.PRODUCER)
+        if traceparent is None
+        else contextlib.nullcontext(INVALID_SPAN)
+    )
+    with publish as producer:
         raw = RawEvent(
             event_id=event_id,
             source=source.name,
@@ -145,7 +159,7 @@ async def _handle(request: web.Request, source: Source) -> web.Response:
             headers=_kept_headers(request),
             content_type=request.content_type,
             delivery_key=verified.delivery_key,
-            traceparent=traceparent_of(producer),
+            traceparent=traceparent or traceparent_of(producer),
         )
         horizon_s = source.verifier.dedup_horizon_s
         dedup = (
