@@ -65,3 +65,26 @@ async def test_spike_and_silence_are_recorded_with_band_and_state_survives_resta
     assert expected == 98.5 and lower < expected < upper < observed
     assert "4.1× normal" in why
     assert [c for _, c in history] == [100, 98, 103, 50, 99, 97, 400, 0]
+
+
+async def test_a_revision_judges_its_window_again_and_replaces_the_verdict(
+    redis_url: str, migrated_db: str, key_prefix: str
+) -> None:
+    stream = Keys(key_prefix).windows_stream
+    async with Redis.from_url(redis_url) as r:
+        for i, count in enumerate([100, 98, 103, 101, 99, 97, 400, 100]):
+            await r.xadd(stream, window(i, count))
+        await run_detector(redis_url, migrated_db, key_prefix)
+
+        async def kinds() -> list[tuple[str, int]]:
+            async with await psycopg.AsyncConnection.connect(migrated_db) as conn:
+                rows = await (
+                    await conn.execute("SELECT kind, observed FROM anomalies ORDER BY window_start")
+                ).fetchall()
+            return [(k, o) for k, o in rows]
+
+        assert await kinds() == [("spike", 400)]
+        await r.xadd(stream, window(6, 101, revision=1))  # the "spike" was a miscount: retracted
+        await r.xadd(stream, window(7, 0, revision=1))  # and window 7 was really empty: silence
+        await run_detector(redis_url, migrated_db, key_prefix)
+        assert await kinds() == [("silence", 0)]

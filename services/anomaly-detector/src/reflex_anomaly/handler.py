@@ -1,8 +1,9 @@
 """The anomaly-detector's batch handler: per-series state in Postgres, verdicts into `anomalies`.
 
-Each window is applied once: a window at or before the series' last one is a repeat (the
-metric-worker may send a window twice) unless it is a revision, which corrects the stored history
-value without a new verdict. State and anomalies are written in one transaction."""
+Each window is judged once: a window at or before the series' last one is a repeat (the
+metric-worker may send a window twice) unless it is a revision — late events changed its count —
+which corrects the stored history and judges that window again against the windows before it,
+replacing its earlier verdict. State and anomalies are written in one transaction."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ ON CONFLICT (source, type) DO UPDATE
 SET last_window_start = EXCLUDED.last_window_start, history = EXCLUDED.history, updated_at = now()
 """
 
+_RETRACT = "DELETE FROM anomalies WHERE source = %s AND type = %s AND window_start = %s"
+
 _ANOMALY = """
 INSERT INTO anomalies (source, type, window_start, window_s, kind, observed, expected, lower_bound, upper_bound,
                        explanation)
@@ -67,11 +70,15 @@ class SeriesState:
         del self.history[: -self._keep]
         self.last = window.window_start
 
-    def revise(self, window: ClosedWindow) -> None:
+    def revise(self, window: ClosedWindow) -> list[int] | None:
+        """Correct a window's count after late events. Returns the counts before it, to judge it
+        again, or None when it has left the history (too old to judge fairly now)."""
         at = int(window.window_start.timestamp())
-        for pair in self.history:
+        for i, pair in enumerate(self.history):
             if pair[0] == at:
                 pair[1] = window.count
+                return [count for _, count in self.history[:i]]
+        return None
 
 
 class AnomalyHandler:
@@ -120,15 +127,20 @@ class AnomalyHandler:
         }
         verdicts: list[Verdict] = []
         anomaly_rows: list[tuple[object, ...]] = []
+        revised: list[tuple[str, str, datetime]] = []
         for key in keys:
             state = states.setdefault(key, SeriesState(None, [], self._keep))
             for window in sorted(by_series[key], key=lambda w: (w.window_start, w.revision)):
                 if state.last is not None and window.window_start <= state.last:
-                    if window.revision:
-                        state.revise(window)
-                    continue
-                verdict = evaluate(state.counts(), window.count, self._config, window.window_s)
-                state.append(window)
+                    prior = state.revise(window) if window.revision else None
+                    if prior is None:
+                        continue  # a repeat, or a revision too old to judge again
+                    # Late events changed the count: the window is judged again, the old verdict goes.
+                    revised.append((window.source, window.type, window.window_start))
+                    verdict = evaluate(prior, window.count, self._config, window.window_s)
+                else:
+                    verdict = evaluate(state.counts(), window.count, self._config, window.window_s)
+                    state.append(window)
                 if verdict is not None:
                     verdicts.append(verdict)
                     b = verdict.band
@@ -151,6 +163,8 @@ class AnomalyHandler:
                 _SAVE,
                 [(s, t, st.last, orjson.dumps(st.history).decode()) for (s, t), st in states.items() if st.last],
             )
+            if revised:
+                await c.executemany(_RETRACT, revised)
             if anomaly_rows:
                 await c.executemany(_ANOMALY, anomaly_rows)
         return verdicts
