@@ -122,7 +122,15 @@ class Enqueuer:
         while True:
             first = await self._queue.get()
             batch = [first, *self._take(self._batch_max - 1)]
-            await self._write(batch)
+            try:
+                await self._write(batch)
+            except Exception as exc:
+                # A bug, not an outage: fail this batch's requests (503, nothing promised) and keep
+                # the writer alive for the next ones.
+                self._log.exception("enqueue_bug", batch=len(batch))
+                for w in batch:
+                    if not w.done.done():
+                        w.done.set_exception(EnqueueFailed(f"{type(exc).__name__}: {exc}"))
 
     async def _write(self, batch: list[_Write]) -> None:
         if not batch:
