@@ -16,7 +16,7 @@ from reflex_common.keys import METRICS_GROUP, PROCESSOR_GROUP, Keys
 from reflex_common.schemas import RawEvent
 from workers import WorkerProcess, wait_until
 
-N = 3000
+N = 5000
 TYPES = ["push", "issues", "pull_request", "release"]
 
 
@@ -55,7 +55,7 @@ def test_kill9_of_processor_and_metric_worker_loses_nothing_and_counts_once(
         "REDIS_URL": redis_url,
         "DATABASE_URL": migrated_db,
         "KEY_PREFIX": key_prefix,
-        "BATCH_SIZE": "50",
+        "BATCH_SIZE": "25",
         "BLOCK_MS": "100",
         "MIN_IDLE_MS": "1000",
         "CLAIM_INTERVAL_S": "0.2",
@@ -67,7 +67,7 @@ def test_kill9_of_processor_and_metric_worker_loses_nothing_and_counts_once(
     events = lambda: scalar(migrated_db, "SELECT count(*) FROM events")  # noqa: E731
     counted = lambda: scalar(migrated_db, "SELECT count(*) FROM metric_counted")  # noqa: E731
 
-    wait_until(lambda: events() >= 600, 60, "the processor to store 600 events", processor, metrics)
+    wait_until(lambda: events() >= 500, 60, "the processor to store 500 events", processor, metrics)
     processor.kill9()
     wait_until(lambda: counted() >= 300, 60, "the metric-worker to count 300 events", metrics)
     metrics.kill9()
