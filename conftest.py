@@ -52,3 +52,15 @@ async def migrated_db(database_url: str) -> AsyncIterator[str]:
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         await apply_migrations(conn)
     yield database_url
+
+
+@pytest.fixture
+def no_trace_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An environment that asks for no trace export (whatever the developer's shell has set)."""
+    for var in (
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_TRACES_SAMPLER",
+    ):
+        monkeypatch.delenv(var, raising=False)

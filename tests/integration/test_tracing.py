@@ -22,14 +22,7 @@ SENDER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 @pytest.fixture
-def silent_tracer(monkeypatch: pytest.MonkeyPatch) -> Tracer:
-    for var in (
-        "OTEL_TRACES_EXPORTER",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        "OTEL_TRACES_SAMPLER",
-    ):
-        monkeypatch.delenv(var, raising=False)
+def silent_tracer(no_trace_export: None) -> Tracer:
     return create_tracer_provider("t").get_tracer("t")
 
 

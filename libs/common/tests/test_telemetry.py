@@ -7,16 +7,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from reflex_common.telemetry import context_from, create_tracer_provider, traceparent_of
 
 
-def test_without_an_exporter_spans_are_not_recorded_but_trace_ids_still_propagate(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for var in (
-        "OTEL_TRACES_EXPORTER",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        "OTEL_TRACES_SAMPLER",
-    ):
-        monkeypatch.delenv(var, raising=False)
+@pytest.mark.usefixtures("no_trace_export")
+def test_without_an_exporter_spans_are_not_recorded_but_trace_ids_still_propagate() -> None:
     tracer = create_tracer_provider("t").get_tracer("t")
     with tracer.start_as_current_span("ingress") as first:
         assert not first.is_recording()
@@ -83,18 +75,12 @@ async def test_spans_are_exported_over_otlp_http_when_the_standard_variables_say
     assert b"exported-span" in received[0][2] and b"reflex-test-service" in received[0][2]
 
 
-def test_records_is_false_only_when_nothing_could_record(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("no_trace_export")
+def test_records_is_false_only_when_nothing_could_record() -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
     from reflex_common.telemetry import records, unrecorded_traceparent
 
-    for var in (
-        "OTEL_TRACES_EXPORTER",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        "OTEL_TRACES_SAMPLER",
-    ):
-        monkeypatch.delenv(var, raising=False)
     sampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     unsampled = sampled[:-2] + "00"
     silent = create_tracer_provider("t").get_tracer("t")
