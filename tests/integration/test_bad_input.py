@@ -108,3 +108,28 @@ async def test_the_raw_readers_group_exists_before_any_processor_and_comes_back(
         await r.delete(stream)  # Redis lost its data
         await app[BACKLOG].refresh()
         assert [g["name"] for g in await r.xinfo_groups(stream)] == [b"event-processor"]
+
+
+async def test_a_header_byte_that_is_not_utf8_does_not_break_the_write(
+    redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    import asyncio
+
+    app = ingress_app(redis_url, key_prefix, tmp_path)
+    async with TestClient(TestServer(app)) as client:
+        body = orjson.dumps({"a": 1})
+        head = b"POST /api/v1/events/demo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        head += b"".join(f"{k}: {v}\r\n".encode() for k, v in github_headers(body, delivery="d\xe9-1").items())
+        head += b"User-Agent: caf\xe9-bot\r\ntraceparent: 00-\xe9" + b"a" * 31 + b"-00f067aa0ba902b7-01\r\n"
+        head += f"Content-Length: {len(body)}\r\n\r\n".encode()
+        assert client.server.host is not None and client.server.port is not None
+        reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+        writer.write(head + body)
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+    assert status_line.split()[1] == b"202", status_line
+    async with Redis.from_url(redis_url) as r:
+        ((_, fields),) = await r.xrange(Keys(key_prefix).raw_stream)
+    assert "caf\ufffd-bot" in orjson.loads(fields[b"headers"])["user-agent"]

@@ -319,3 +319,25 @@ async def test_a_batch_slower_than_min_idle_is_not_claimed_away(
     assert sorted(slow.seen) == sorted(ids)
     assert set(slow.deliveries.values()) == {1}
     assert await pending(redis, cfg.stream) == 0
+
+
+async def test_claimed_entries_get_their_own_delivery_counts_past_our_other_pending_entries(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix)
+    await port.ensure_group(cfg.stream, GROUP)
+    await add(redis, cfg.stream, 10)
+    await redis.xreadgroup(GROUP, "dead", {cfg.stream: ">"}, count=10)
+    await add(redis, cfg.stream, 150)
+    await redis.xreadgroup(GROUP, "c1", {cfg.stream: ">"}, count=150)  # ours, in hand
+    await add(redis, cfg.stream, 10)
+    await redis.xreadgroup(GROUP, "dead", {cfg.stream: ">"}, count=10)
+    dead = [p["message_id"] for p in await redis.xpending_range(cfg.stream, GROUP, "-", "+", 1000, "dead")]
+    for _ in range(4):
+        await redis.xclaim(cfg.stream, GROUP, "dead", 0, dead)  # delivered 5 times in all
+    await asyncio.sleep(0.15)
+    ours = [p["message_id"] for p in await redis.xpending_range(cfg.stream, GROUP, "-", "+", 1000, "c1")]
+    await redis.xclaim(cfg.stream, GROUP, "c1", 0, ours, justid=True)  # kept fresh by the heartbeat
+    result = await port.autoclaim(cfg.stream, GROUP, "c1", 100, "0-0", 20)
+    assert len(result.entries) == 20
+    assert {e.deliveries for e in result.entries} == {6}

@@ -88,3 +88,21 @@ async def test_a_revision_judges_its_window_again_and_replaces_the_verdict(
         await r.xadd(stream, window(7, 0, revision=1))  # and window 7 was really empty: silence
         await run_detector(redis_url, migrated_db, key_prefix)
         assert await kinds() == [("silence", 0)]
+
+
+async def test_a_window_and_its_revision_in_one_batch_leave_only_the_revised_verdict(
+    redis_url: str, migrated_db: str, key_prefix: str
+) -> None:
+    stream = Keys(key_prefix).windows_stream
+    async with Redis.from_url(redis_url) as r:
+        for i, count in enumerate([100, 98, 103, 101, 99, 97]):
+            await r.xadd(stream, window(i, count))
+        await run_detector(redis_url, migrated_db, key_prefix)
+        await r.xadd(stream, window(6, 400))
+        await r.xadd(stream, window(6, 100, revision=1))
+        await r.xadd(stream, window(7, 300))
+        await r.xadd(stream, window(7, 310, revision=1))  # still a spike: the row says 310, not 300
+        await run_detector(redis_url, migrated_db, key_prefix)
+    async with await psycopg.AsyncConnection.connect(migrated_db) as conn:
+        rows = await (await conn.execute("SELECT window_start, kind, observed FROM anomalies")).fetchall()
+    assert rows == [(T0 + timedelta(minutes=7), "spike", 310)]

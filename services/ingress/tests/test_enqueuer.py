@@ -44,3 +44,19 @@ async def test_a_failing_write_fails_its_requests_and_the_writer_lives_on(redis_
     finally:
         await enqueuer.stop()
         await redis.aclose()
+
+
+async def test_stop_writes_everything_already_queued_and_refuses_the_rest(redis_url: str, key_prefix: str) -> None:
+    redis = redis_from_url(redis_url)
+    enqueuer = Enqueuer(redis, f"{key_prefix}:raw", 10_000, batch_max=16, max_pending=1000)
+    await enqueuer.start()
+    try:
+        writes = [asyncio.create_task(enqueuer.submit({"n": str(i).encode()})) for i in range(100)]
+        await asyncio.sleep(0)  # all 100 are queued
+        await enqueuer.stop()
+        assert all(w.done() and w.result().stream_id for w in writes)
+        assert await redis.xlen(f"{key_prefix}:raw") == 100
+        with pytest.raises(EnqueueFailed, match="shutting down"):
+            await enqueuer.submit({"late": b"1"})
+    finally:
+        await redis.aclose()

@@ -87,3 +87,24 @@ async def test_counted_ids_are_forgotten_only_past_the_retention(closer: WindowC
     async with await psycopg.AsyncConnection.connect(migrated_db) as conn:
         left = await (await conn.execute("SELECT event_id::text FROM metric_counted")).fetchall()
     assert left == [(eid(2),)]
+
+
+async def test_an_event_older_than_its_new_series_still_reaches_the_detector(
+    closer: WindowCloser, migrated_db: str
+) -> None:
+    # Two batches of a brand-new series arrive out of order (concurrent batches, reclaims, replicas).
+    await add(migrated_db, [(eid(1), "s", "push", T0 + 5 * MIN)])
+    await add(migrated_db, [(eid(2), "s", "push", T0 + 4 * MIN)])
+    sent: list[ClosedWindow] = []
+    for k in range(3):
+        sent += await closer.close(T0 + (8 + k) * MIN)
+    assert ("push", T0 + 4 * MIN, 1, 1) in summary(sent)
+
+
+async def test_event_time_never_closes_a_window_before_the_lateness_has_passed(
+    closer: WindowCloser, migrated_db: str
+) -> None:
+    await add(migrated_db, [(eid(1), "s", "push", T0), (eid(2), "s", "push", T0 + MIN)])
+    # Wall clock 12:01:03 with 5 s lateness: [12:00, 12:01) may not close yet, whatever event time says.
+    assert await closer.close(T0 + MIN + timedelta(seconds=3)) == []
+    assert summary(await closer.close(T0 + MIN + timedelta(seconds=5))) == [("push", T0, 1, 0)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator, Mapping
 
 import structlog
@@ -86,15 +87,17 @@ def tracer_of(provider: TracerProvider, name: str) -> Tracer:
     return provider.get_tracer(name)
 
 
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
 def _sampled_flag(traceparent: bytes | str | None) -> bool | None:
     """The sampled flag of a well-formed W3C traceparent; None when there is none or it is malformed."""
     if traceparent is None or len(traceparent) != 55:
         return None
     text = traceparent.decode(errors="replace") if isinstance(traceparent, bytes) else traceparent
-    try:
-        return bool(int(text[53:55], 16) & 0x01)
-    except ValueError:
+    if not _TRACEPARENT.fullmatch(text):
         return None
+    return bool(int(text[53:55], 16) & 0x01)
 
 
 def records(tracer: Tracer, traceparent: bytes | str | None) -> bool:

@@ -125,46 +125,55 @@ class AnomalyHandler:
             (source, type_): SeriesState(last, history, self._keep)
             for source, type_, last, history in await cur.fetchall()
         }
-        verdicts: list[Verdict] = []
-        anomaly_rows: list[tuple[object, ...]] = []
-        revised: list[tuple[str, str, datetime]] = []
+        # The verdict of each window judged in this batch, by window: a revision later in the batch
+        # replaces the one before it. New verdicts (not revisions) are what the metric counts.
+        judged: dict[tuple[str, str, datetime], Verdict | None] = {}
+        windows: dict[tuple[str, str, datetime], ClosedWindow] = {}
+        revised: set[tuple[str, str, datetime]] = set()
+        first_verdicts: list[Verdict] = []
         for key in keys:
             state = states.setdefault(key, SeriesState(None, [], self._keep))
             for window in sorted(by_series[key], key=lambda w: (w.window_start, w.revision)):
+                at = (window.source, window.type, window.window_start)
                 if state.last is not None and window.window_start <= state.last:
                     prior = state.revise(window) if window.revision else None
                     if prior is None:
                         continue  # a repeat, or a revision too old to judge again
                     # Late events changed the count: the window is judged again, the old verdict goes.
-                    revised.append((window.source, window.type, window.window_start))
-                    verdict = evaluate(prior, window.count, self._config, window.window_s)
+                    revised.add(at)
+                    judged[at] = evaluate(prior, window.count, self._config, window.window_s)
                 else:
                     verdict = evaluate(state.counts(), window.count, self._config, window.window_s)
                     state.append(window)
-                if verdict is not None:
-                    verdicts.append(verdict)
-                    b = verdict.band
-                    anomaly_rows.append(
-                        (
-                            window.source,
-                            window.type,
-                            window.window_start,
-                            window.window_s,
-                            verdict.kind,
-                            verdict.observed,
-                            b.expected,
-                            b.lower,
-                            b.upper,
-                            verdict.explanation,
-                        )
+                    judged[at] = verdict
+                    if verdict is not None:
+                        first_verdicts.append(verdict)
+                windows[at] = window
+        anomaly_rows = []
+        for at, verdict in judged.items():
+            if verdict is not None:
+                w, b = windows[at], verdict.band
+                anomaly_rows.append(
+                    (
+                        w.source,
+                        w.type,
+                        w.window_start,
+                        w.window_s,
+                        verdict.kind,
+                        verdict.observed,
+                        b.expected,
+                        b.lower,
+                        b.upper,
+                        verdict.explanation,
                     )
+                )
         async with conn.cursor() as c:
             await c.executemany(
                 _SAVE,
                 [(s, t, st.last, orjson.dumps(st.history).decode()) for (s, t), st in states.items() if st.last],
             )
             if revised:
-                await c.executemany(_RETRACT, revised)
+                await c.executemany(_RETRACT, sorted(revised))
             if anomaly_rows:
                 await c.executemany(_ANOMALY, anomaly_rows)
-        return verdicts
+        return first_verdicts

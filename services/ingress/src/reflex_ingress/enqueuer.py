@@ -9,7 +9,6 @@ A request learns its entry's stream id, or why Redis could not take it (the call
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -76,7 +75,9 @@ class Enqueuer:
         self._maxlen = maxlen
         self._batch_max = batch_max
         self._max_pending = max_pending
-        self._queue: asyncio.Queue[_Write] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()  # None: the stop marker
+        self._closing = False
+        self._stop_seen = False
         self._task: asyncio.Task[None] | None = None
         self._log = structlog.get_logger("enqueuer")
         self.batches = 0
@@ -92,6 +93,8 @@ class Enqueuer:
     async def submit(self, fields: Mapping[str, bytes], dedup: Dedup | None = None) -> Enqueued:
         """Store the entry (unless `dedup` finds its key already taken). Raises Overloaded or
         EnqueueFailed; never returns for an entry that is not stored, except as a duplicate."""
+        if self._closing:
+            raise EnqueueFailed("the ingress is shutting down")
         if self._queue.qsize() >= self._max_pending:
             raise Overloaded(f"{self._queue.qsize()} writes already waiting for Redis")
         future: asyncio.Future[Enqueued] = asyncio.get_running_loop().create_future()
@@ -102,25 +105,30 @@ class Enqueuer:
         self._task = asyncio.create_task(self._run(), name="enqueuer")
 
     async def stop(self) -> None:
-        """Write what is queued, then stop (the HTTP server has stopped accepting by then)."""
+        """Write everything queued so far — never cutting a write short — then stop. (The HTTP
+        server has stopped taking requests by then.)"""
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        while not self._queue.empty():
-            await self._write(self._take())
+        self._closing = True
+        self._queue.put_nowait(None)  # behind every write already queued
+        await self._task
 
-    def _take(self, limit: int | None = None) -> list[_Write]:
-        limit = self._batch_max if limit is None else limit
+    def _take(self, limit: int) -> list[_Write]:
+        """Up to `limit` queued writes, without waiting; stops at the stop marker."""
         batch: list[_Write] = []
         while not self._queue.empty() and len(batch) < limit:
-            batch.append(self._queue.get_nowait())
+            item = self._queue.get_nowait()
+            if item is None:
+                self._stop_seen = True
+                break
+            batch.append(item)
         return batch
 
     async def _run(self) -> None:
-        while True:
+        while not self._stop_seen:
             first = await self._queue.get()
+            if first is None:
+                return
             batch = [first, *self._take(self._batch_max - 1)]
             try:
                 await self._write(batch)

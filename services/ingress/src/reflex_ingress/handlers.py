@@ -35,14 +35,23 @@ def _json_error(status: int, message: str, headers: dict[str, str] | None = None
     )
 
 
-def _kept_headers(request: web.Request) -> dict[str, str]:
-    kept: dict[str, str] = {}
+def _text(value: str) -> str:
+    """Header text as aiohttp gives it (bytes that are not UTF-8 arrive as surrogates), made valid:
+    such bytes become U+FFFD, so a stray Latin-1 byte in some User-Agent can never break a write."""
+    return value if value.isascii() else value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _headers(request: web.Request) -> dict[str, str]:
+    """Lower-cased names, repeated headers joined with ", ", values as valid text."""
+    headers: dict[str, str] = {}
     for name, value in request.headers.items():
-        lower = name.lower()
-        if any(mark in lower for mark in _SECRET_HEADER_MARKS):
-            continue
-        kept[lower] = f"{kept[lower]}, {value}" if lower in kept else value
-    return kept
+        lower, value = _text(name.lower()), _text(value)
+        headers[lower] = f"{headers[lower]}, {value}" if lower in headers else value
+    return headers
+
+
+def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in headers.items() if not any(mark in name for mark in _SECRET_HEADER_MARKS)}
 
 
 def public_url(request: web.Request) -> str:
@@ -111,10 +120,11 @@ async def _handle(request: web.Request, source: Source, traceparent: str | None)
     body = await _read_body(request, limit)
     if body is None:
         return _json_error(413, f"body larger than {limit} bytes", max_body_bytes=limit)
+    headers = _headers(request)
     wreq = WebhookRequest(
         method=request.method,
         url=public_url(request),
-        headers={k.lower(): v for k, v in request.headers.items()},
+        headers=headers,
         query=dict(request.query),
         body=body,
         content_type=request.content_type,
@@ -128,8 +138,7 @@ async def _handle(request: web.Request, source: Source, traceparent: str | None)
             verified = source.verifier.verify(wreq, now)
     except Rejected as rejected:
         log.info("webhook_rejected", source=source.name, status=rejected.status, reason=rejected.reason)
-        headers = retry_after if rejected.status == 503 else None
-        return _json_error(rejected.status, rejected.reason, headers)
+        return _json_error(rejected.status, rejected.reason, retry_after if rejected.status == 503 else None)
     if verified.secret_index is not None:
         app[INGRESS_METRICS].secret_matches.labels(source.name, str(verified.secret_index)).inc()
     if verified.reply is not None:
@@ -156,7 +165,7 @@ async def _handle(request: web.Request, source: Source, traceparent: str | None)
             kind=source.kind,
             received_at_ms=received_ms,
             body=body,
-            headers=_kept_headers(request),
+            headers=_kept_headers(headers),
             content_type=request.content_type,
             delivery_key=verified.delivery_key,
             traceparent=traceparent or traceparent_of(producer),

@@ -43,11 +43,14 @@ FROM windows w LEFT JOIN metric_counts c USING (source, type, window_start)
 ORDER BY w.window_start, w.source, w.type
 """
 
+# Windows below closed_through whose count changed after they were sent — or that were never sent:
+# an event older than the first one that created its series. Both go out as revisions (at least 1),
+# which the detector knows how to take for windows at or before the last it judged.
 _REVISIONS = """
-SELECT c.source, c.type, c.window_start, c.count, c.emitted_revision + 1
+SELECT c.source, c.type, c.window_start, c.count, greatest(c.emitted_revision + 1, 1)
 FROM metric_counts c JOIN metric_series s USING (source, type)
 WHERE (c.emitted_count IS NULL OR c.count <> c.emitted_count)
-  AND c.emitted_revision >= 0 AND c.window_start < s.closed_through
+  AND c.window_start < s.closed_through
 ORDER BY c.window_start, c.source, c.type
 FOR UPDATE OF c
 """
@@ -113,7 +116,9 @@ class WindowCloser:
         await conn.execute("SELECT 1 FROM metric_series ORDER BY source, type FOR UPDATE")
         cur = await conn.execute("SELECT max(last_event_window) FROM metric_series")
         row = await cur.fetchone()
-        newest_event = row[0] + self._window if row and isinstance(row[0], datetime) else None
+        # The newest event happened at or after the start of its window: a lower bound of event time
+        # that never closes a window before LATENESS_S has passed.
+        newest_event = row[0] if row and isinstance(row[0], datetime) else None
         boundary = close_boundary(now, newest_event, self._window_s, self._lateness_s)
         params = {"boundary": boundary, "window": self._window, "max_windows": self._max_windows}
         closed: list[ClosedWindow] = []
@@ -172,4 +177,8 @@ class WindowCloser:
                 await self.forget_counted(counted_retention_s)
             except TransientError as exc:
                 self._log.warning("close_failed", error=str(exc))
+            except Exception:
+                # Not an outage: log it loudly and try again next pass rather than stop closing
+                # windows for good (a dead side task would silence anomaly detection).
+                self._log.exception("close_crashed")
             await asyncio.sleep(interval_s)

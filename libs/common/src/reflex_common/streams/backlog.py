@@ -7,7 +7,6 @@ figure every refresh_s and callers read the cached value.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import structlog
@@ -64,6 +63,11 @@ class BacklogMonitor:
     async def run(self) -> None:
         """Refresh forever (a background task of the ingress)."""
         while True:
-            with contextlib.suppress(TransientError):
+            try:
                 await self.refresh()
+            except TransientError:
+                pass  # refresh() logged it and marked the figure unhealthy
+            except Exception:
+                self.healthy = False  # readiness fails while the figure cannot be trusted
+                self._log.exception("backlog_refresh_crashed")
             await asyncio.sleep(self._refresh_s)

@@ -171,6 +171,8 @@ class Consumer:
                     await self._port.touch(self._cfg.stream, self._cfg.group, self._cfg.consumer, list(self._held))
                 except TransientError as exc:
                     self._log.warning("heartbeat_failed", error=str(exc))
+                except Exception:
+                    self._log.exception("heartbeat_crashed")
 
     async def _run_once(self) -> bool:
         """One turn of the loop; returns whether it found work."""

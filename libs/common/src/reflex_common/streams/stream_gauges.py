@@ -61,4 +61,6 @@ class StreamGauges:
                 await self.refresh()
             except TransientError as exc:
                 log.warning("stream_stats_failed", error=str(exc))
+            except Exception:
+                log.exception("stream_stats_crashed")
             await asyncio.sleep(interval_s)
