@@ -341,3 +341,25 @@ async def test_claimed_entries_get_their_own_delivery_counts_past_our_other_pend
     result = await port.autoclaim(cfg.stream, GROUP, "c1", 100, "0-0", 20)
     assert len(result.entries) == 20
     assert {e.deliveries for e in result.entries} == {6}
+
+
+async def test_touch_keeps_our_entries_fresh_and_leaves_others_claims_alone(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix)
+    await port.ensure_group(cfg.stream, GROUP)
+    ids = await add(redis, cfg.stream, 4)
+    await redis.xreadgroup(GROUP, "c1", {cfg.stream: ">"}, count=4)
+    await redis.xclaim(cfg.stream, GROUP, "c2", 0, ids[2:])  # c1 missed a heartbeat; c2 took two
+    await asyncio.sleep(0.05)
+    await port.touch(cfg.stream, GROUP, "c1", ids)
+    owners = {
+        p["message_id"].decode(): (p["consumer"].decode(), p["times_delivered"])
+        for p in await redis.xpending_range(cfg.stream, GROUP, "-", "+", 10)
+    }
+    assert owners == {ids[0]: ("c1", 1), ids[1]: ("c1", 1), ids[2]: ("c2", 2), ids[3]: ("c2", 2)}
+    idle = {
+        p["message_id"].decode(): p["time_since_delivered"]
+        for p in await redis.xpending_range(cfg.stream, GROUP, "-", "+", 10, "c1")
+    }
+    assert all(ms < 50 for ms in idle.values())

@@ -147,9 +147,8 @@ class MemoryStreams:
     async def touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
         g = self._stream(stream).groups[group]
         for i in ids:
-            if i in g.pending:
+            if i in g.pending and g.pending[i].consumer == consumer:
                 g.pending[i].delivered_ms = self._clock_ms()
-                g.pending[i].consumer = consumer
 
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
         self.counters[counter_key] = self.counters.get(counter_key, 0) + n

@@ -109,8 +109,9 @@ class StreamPort(Protocol):
         """In one MULTI: XADD each letter to dlq_stream (fields, error, id, delivery count), XACK it."""
 
     async def touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
-        """Reset the idle time of entries this consumer holds, without counting a delivery
-        (XCLAIM ... JUSTID), so a slow retry is not mistaken for a dead consumer."""
+        """Reset the idle time of those entries this consumer still owns, without counting a delivery
+        (XCLAIM ... JUSTID), so a slow batch is not mistaken for a dead consumer's; entries another
+        consumer has claimed meanwhile are left with it."""
 
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
         """Add n to the durable count of pending entries found trimmed away."""

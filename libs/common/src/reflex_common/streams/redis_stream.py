@@ -56,6 +56,22 @@ def _id(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+# Reset the idle time of the ids still owned by ARGV[2] (XCLAIM ... JUSTID counts no delivery), and
+# only those: an entry another consumer claimed meanwhile stays with it, instead of being pulled
+# back and handled twice.
+_TOUCH_MINE = """
+local group, me = ARGV[1], ARGV[2]
+local claim = {'XCLAIM', KEYS[1], group, me, 0}
+for i = 3, #ARGV do
+  local pending = redis.call('XPENDING', KEYS[1], group, ARGV[i], ARGV[i], 1)
+  if pending[1] and pending[1][2] == me then claim[#claim + 1] = ARGV[i] end
+end
+if #claim == 5 then return 0 end
+claim[#claim + 1] = 'JUSTID'
+return #redis.call(unpack(claim))
+"""
+
+
 class RedisStreams:
     """StreamPort on Redis. `blocking` serves only XREADGROUP BLOCK: its socket timeout must exceed
     block_ms so that a blocked read is never cut off mid-command."""
@@ -63,6 +79,7 @@ class RedisStreams:
     def __init__(self, commands: Redis, blocking: Redis) -> None:
         self._r = commands
         self._blocking = blocking
+        self._touch_mine = commands.register_script(_TOUCH_MINE)
 
     @transient_on_outage
     async def ensure_group(self, stream: str, group: str) -> None:
@@ -159,7 +176,7 @@ class RedisStreams:
     @transient_on_outage
     async def touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
         if ids:
-            await self._r.xclaim(stream, group, consumer, 0, list(ids), justid=True)
+            await self._touch_mine(keys=[stream], args=[group, consumer, *ids])
 
     @transient_on_outage
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
