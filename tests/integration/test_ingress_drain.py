@@ -48,7 +48,11 @@ async def test_sigterm_under_load_loses_no_accepted_webhook(redis_url: str, key_
         "HEALTH_PORT": str(free_port()),
         "LOG_LEVEL": "warning",
     }
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "reflex_ingress", env=env)
+    log_path = tmp_path / "ingress.log"
+    log_file = log_path.open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reflex_ingress", env=env, stdout=log_file, stderr=asyncio.subprocess.STDOUT
+    )
     try:
         await wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
         accepted: list[str] = []
@@ -74,14 +78,16 @@ async def test_sigterm_under_load_loses_no_accepted_webhook(redis_url: str, key_
             proc.send_signal(signal.SIGTERM)
             rest = [asyncio.create_task(send(session, 300 + i)) for i in range(300)]
             await asyncio.gather(*first, *rest)
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        code = await asyncio.wait_for(proc.wait(), 30)
+        assert code == 0, f"exit {code}:\n{log_path.read_text()[-3000:]}"
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    assert accepted, "no request got through before SIGTERM"
+        log_file.close()
+    assert accepted, f"no request got through before SIGTERM ({refused} refused):\n{log_path.read_text()[-3000:]}"
     async with Redis.from_url(redis_url) as r:
         entries = await r.xrange(Keys(key_prefix).raw_stream)
     stored = {fields[b"event_id"].decode() for _, fields in entries}
-    assert set(accepted) <= stored
+    assert set(accepted) <= stored, f"{len(set(accepted) - stored)} accepted webhooks are not in the stream"
     assert len(accepted) + refused == 600

@@ -50,8 +50,14 @@ def _headers(request: web.Request) -> dict[str, str]:
     return headers
 
 
-def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {name: value for name, value in headers.items() if not any(mark in name for mark in _SECRET_HEADER_MARKS)}
+def _kept_headers(headers: dict[str, str], secret: frozenset[str]) -> dict[str, str]:
+    """Headers worth keeping with the event: never credentials or signatures, whether recognised by
+    name or named by the verifier (`secret`)."""
+    return {
+        name: value
+        for name, value in headers.items()
+        if name not in secret and not any(mark in name for mark in _SECRET_HEADER_MARKS)
+    }
 
 
 def public_url(request: web.Request) -> str:
@@ -143,7 +149,12 @@ async def _handle(request: web.Request, source: Source, traceparent: str | None)
         app[INGRESS_METRICS].secret_matches.labels(source.name, str(verified.secret_index)).inc()
     if verified.reply is not None:
         reply = verified.reply
-        return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
+        return web.Response(
+            status=reply.status,
+            body=reply.body,
+            content_type=reply.content_type,
+            headers={"X-Content-Type-Options": "nosniff"},  # some challenges echo the sender's text
+        )
     if source.verifier.sends_json and request.content_type != "application/x-www-form-urlencoded":
         try:
             orjson.loads(body)
@@ -165,7 +176,7 @@ async def _handle(request: web.Request, source: Source, traceparent: str | None)
             kind=source.kind,
             received_at_ms=received_ms,
             body=body,
-            headers=_kept_headers(headers),
+            headers=_kept_headers(headers, verified.secret_headers),
             content_type=request.content_type,
             delivery_key=verified.delivery_key,
             traceparent=traceparent or traceparent_of(producer),

@@ -10,6 +10,7 @@ import pytest
 
 from reflex_ingress.sources.config import SecretSpec
 from reflex_ingress.sources.request import Rejected
+from reflex_ingress.sources.verifier import body_bound_key
 
 # docs.github.com, "Validating webhook deliveries": the published test values.
 DOC_SECRET = "It's a Secret to Everybody"
@@ -26,7 +27,7 @@ def test_documented_example_verifies(make_verifier, make_request, now):
     request = make_request(DOC_BODY, {"X-Hub-Signature-256": DOC_SIGNATURE, "X-GitHub-Delivery": "d-1"})
     verified = verifier.verify(request, now)
     assert verified.secret_index == 0
-    assert verified.delivery_key == "d-1"
+    assert verified.delivery_key == body_bound_key("d-1", DOC_BODY)
     assert verified.reply is None
     assert sign(DOC_SECRET, DOC_BODY) == DOC_SIGNATURE
 

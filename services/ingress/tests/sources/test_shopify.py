@@ -10,6 +10,7 @@ import hmac
 import pytest
 
 from reflex_ingress.sources.request import Rejected
+from reflex_ingress.sources.verifier import body_bound_key
 
 SECRET = "shpss_0123456789abcdef"
 BODY = b'{"id":820982911946154508,"email":"jon@example.com"}'
@@ -29,7 +30,7 @@ def headers(signature: str) -> dict[str, str]:
 
 def test_signed_delivery_is_accepted_and_keyed_by_webhook_id(make_verifier, make_request, now):
     verified = make_verifier("shopify", "old", SECRET).verify(make_request(BODY, headers(sign(SECRET, BODY))), now)
-    assert verified.delivery_key == "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
+    assert verified.delivery_key == body_bound_key("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", BODY)
     assert verified.secret_index == 1
 
 

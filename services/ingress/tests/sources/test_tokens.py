@@ -8,6 +8,7 @@ import pytest
 
 from reflex_common.errors import ConfigError
 from reflex_ingress.sources.request import Rejected
+from reflex_ingress.sources.verifier import body_bound_key
 
 
 def basic(credentials: str) -> dict[str, str]:
@@ -23,7 +24,7 @@ def test_bearer_token(make_verifier, make_request, now):
 def test_plain_header_token_with_delivery_key(make_verifier, make_request, now):
     verifier = make_verifier("token", "t-1", options={"header": "X-Webhook-Token", "delivery_key_header": "X-Id"})
     verified = verifier.verify(make_request(b"{}", {"X-Webhook-Token": "t-1", "X-Id": "42"}), now)
-    assert (verified.secret_index, verified.delivery_key) == (0, "42")
+    assert (verified.secret_index, verified.delivery_key) == (0, body_bound_key("42", b"{}"))
 
 
 @pytest.mark.parametrize("value", [None, "", "t-1", "Bearer", "Bearer t-11", "Basic t-1", "Bearer T-1"])

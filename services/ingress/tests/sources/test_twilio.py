@@ -10,6 +10,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from reflex_ingress.sources.request import Rejected
+from reflex_ingress.sources.verifier import body_bound_key
 
 FORM = "application/x-www-form-urlencoded"
 # Twilio's published example (and its helper libraries' tests): auth token 12345.
@@ -38,7 +39,7 @@ def test_documented_form_example_verifies(make_verifier, make_request, now):
     verifier = make_verifier("twilio", DOC_TOKEN)
     request = form(make_request, DOC_URL, DOC_PARAMS, DOC_SIGNATURE, **{"I-Twilio-Idempotency-Token": "idem-1"})
     verified = verifier.verify(request, now)
-    assert (verified.delivery_key, verified.secret_index) == ("idem-1", 0)
+    assert (verified.delivery_key, verified.secret_index) == (body_bound_key("idem-1", request.body), 0)
     assert not verifier.sends_json
 
 

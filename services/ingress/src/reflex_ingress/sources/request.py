@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from reflex_common.errors import ReflexError
 
@@ -44,8 +44,9 @@ class Verified:
     # Which configured secret matched (by index, never the secret itself).
     secret_index: int | None = None
     reply: Reply | None = None
-    # Headers that must not travel further (tokens); signature headers are dropped anyway.
-    extra: Mapping[str, str] = field(default_factory=dict)
+    # Lower-cased names of headers that carried authentication material under names the ingress
+    # cannot recognise (a token in `X-Api-Key`): never stored with the event.
+    secret_headers: frozenset[str] = frozenset()
 
 
 class Rejected(ReflexError):

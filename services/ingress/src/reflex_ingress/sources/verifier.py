@@ -172,3 +172,15 @@ def verify_v0_signature(
     if index is None:
         raise bad_signature()
     return index
+
+
+_MAX_KEY_CHARS = 200
+
+
+def body_bound_key(value: str | None, body: bytes) -> str | None:
+    """The dedup key for a delivery id from a header the signature does not cover, bound to the
+    signed body: `<id>#<sha256(body), 128 bits>`. A replayed body under a new id is not taken for a
+    repeat, and an id claimed ahead of time with an old body can never shadow the real delivery."""
+    if value is None or not value.strip():
+        return None
+    return f"{value.strip()[:_MAX_KEY_CHARS]}#{hashlib.sha256(body).hexdigest()[:32]}"

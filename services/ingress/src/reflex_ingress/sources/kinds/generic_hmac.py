@@ -27,6 +27,7 @@ from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
     bad_signature,
+    body_bound_key,
     check_timestamp,
     first_match,
     hmac_digest,
@@ -126,7 +127,9 @@ class HmacVerifier:
         index = first_match(self.ring, now, lambda k: hmac_digest(self.algorithm, k, signed), provided)
         if index is None:
             raise bad_signature()
-        return Verified(delivery_key=key, secret_index=index)
+        if "delivery_key" not in self.template.fields():
+            key = body_bound_key(key, request.body)  # the signature does not cover the header
+        return Verified(delivery_key=key, secret_index=index, secret_headers=frozenset({self.header.lower()}))
 
     def _signatures(self, header: str) -> list[bytes]:
         signatures: list[bytes] = []

@@ -16,6 +16,7 @@ from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
     bad_signature,
+    body_bound_key,
     first_match,
     hmac_digest,
     parse_hex,
@@ -44,7 +45,9 @@ class GitHubVerifier:
         index = first_match(self.ring, now, lambda key: hmac_digest("sha256", key, request.body), [provided])
         if index is None:
             raise bad_signature()
-        return Verified(delivery_key=request.header("x-github-delivery"), secret_index=index)
+        return Verified(
+            delivery_key=body_bound_key(request.header("x-github-delivery"), request.body), secret_index=index
+        )
 
 
 def build(config: SourceConfig, ring: SecretRing) -> GitHubVerifier:

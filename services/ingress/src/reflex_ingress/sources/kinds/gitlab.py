@@ -12,7 +12,7 @@ from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.options import Options, dedup_horizon_s
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
-from reflex_ingress.sources.verifier import require_header, require_method, token_match
+from reflex_ingress.sources.verifier import body_bound_key, require_header, require_method, token_match
 
 DEDUP_HORIZON_S = 24 * 3600
 
@@ -30,7 +30,7 @@ class GitLabVerifier:
         if index is None:
             raise Rejected(401, "X-Gitlab-Token does not match")
         key = request.header("x-gitlab-event-uuid") or request.header("idempotency-key")
-        return Verified(delivery_key=key, secret_index=index)
+        return Verified(delivery_key=body_bound_key(key, request.body), secret_index=index)
 
 
 def build(config: SourceConfig, ring: SecretRing) -> GitLabVerifier:

@@ -13,6 +13,7 @@ from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
     bad_signature,
+    body_bound_key,
     check_age,
     first_match,
     hmac_digest,
@@ -44,7 +45,9 @@ class LinearVerifier:
         if isinstance(sent_at_ms, bool) or not isinstance(sent_at_ms, int | float):
             raise Rejected(401, "body has no numeric webhookTimestamp")
         check_age(sent_at_ms / 1000, now, self.replay_window_s)
-        return Verified(delivery_key=request.header("linear-delivery"), secret_index=index)
+        return Verified(
+            delivery_key=body_bound_key(request.header("linear-delivery"), request.body), secret_index=index
+        )
 
 
 def build(config: SourceConfig, ring: SecretRing) -> LinearVerifier:

@@ -8,6 +8,7 @@ from datetime import datetime
 from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.request import Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
+from reflex_ingress.sources.verifier import body_bound_key
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class NoVerification:
 
     def verify(self, request: WebhookRequest, now: datetime) -> Verified:
         key = request.header(self.delivery_key_header) if self.delivery_key_header else None
-        return Verified(delivery_key=key)
+        return Verified(delivery_key=body_bound_key(key, request.body))
 
 
 def build(config: SourceConfig, ring: SecretRing) -> NoVerification:

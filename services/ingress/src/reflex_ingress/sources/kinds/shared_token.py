@@ -16,7 +16,7 @@ from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.options import Options, dedup_horizon_s
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
-from reflex_ingress.sources.verifier import require_header, require_method, token_match
+from reflex_ingress.sources.verifier import body_bound_key, require_header, require_method, token_match
 
 DEDUP_HORIZON_S = 24 * 3600
 
@@ -41,7 +41,11 @@ class TokenVerifier:
         if index is None:
             raise Rejected(401, f"{self.header} does not match")
         key = request.header(self.delivery_key_header) if self.delivery_key_header else None
-        return Verified(delivery_key=key, secret_index=index)
+        return Verified(
+            delivery_key=body_bound_key(key, request.body),
+            secret_index=index,
+            secret_headers=frozenset({self.header.lower()}),
+        )
 
 
 def build(config: SourceConfig, ring: SecretRing) -> TokenVerifier:

@@ -24,6 +24,7 @@ from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
     bad_signature,
+    body_bound_key,
     hmac_digest,
     is_form,
     parse_base64,
@@ -104,7 +105,10 @@ class TwilioVerifier:
         contents = [url.encode() + suffix for url in url_variants(request.url)]
         for index, key in self.ring.active(now):
             if any(hmac.compare_digest(hmac_digest(algorithm, key, c), provided) for c in contents):
-                return Verified(delivery_key=request.header("i-twilio-idempotency-token"), secret_index=index)
+                return Verified(
+                    delivery_key=body_bound_key(request.header("i-twilio-idempotency-token"), request.body),
+                    secret_index=index,
+                )
         raise bad_signature()
 
 
