@@ -67,7 +67,7 @@ def test_file_secret_is_reread_when_the_file_changes(tmp_path: Path) -> None:
     assert secret.value == b"old"
     path.write_text("new")
     os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)
-    secret._checked_at = 0.0  # skip the once-a-second stat throttle
+    secret._checked_at = -10.0  # skip the once-a-second stat throttle
     assert secret.value == b"new"
 
 
@@ -81,3 +81,42 @@ def test_expired_secrets_stop_matching(tmp_path: Path) -> None:
     ring = source.verifier.ring  # type: ignore[attr-defined]
     assert [i for i, _ in ring.active(NOW)] == [1]
     assert [i for i, _ in ring.active(NOW - timedelta(days=2))] == [0, 1]
+
+
+@pytest.mark.parametrize("how", ["delete", "empty"])
+def test_a_file_secret_is_revoked_when_its_file_goes_away(
+    tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reflex_ingress.sources import secrets
+
+    path = tmp_path / "s"
+    path.write_text("compromised\n")
+    secret = Secret.resolve(0, f"file:{path}", None, "x")
+    clock = [1000.0]
+    monkeypatch.setattr(secrets.time, "monotonic", lambda: clock[0])
+    path.unlink() if how == "delete" else path.write_text("")
+    clock[0] += 2
+    assert secret.value == b"compromised"  # within the grace: maybe a rotation in progress
+    clock[0] += secrets.REVOKE_AFTER_S
+    assert secret.value == b""
+    ring = secrets.SecretRing([secret])
+    assert ring.active(NOW) == []  # an empty secret never matches
+
+
+def test_a_rewrite_within_the_same_mtime_is_still_noticed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reflex_ingress.sources import secrets
+
+    path = tmp_path / "s"
+    path.write_text("0123456789abcdef")
+    secret = Secret.resolve(0, f"file:{path}", None, "x")
+    mtime = path.stat().st_mtime_ns
+    clock = [1000.0]
+    monkeypatch.setattr(secrets.time, "monotonic", lambda: clock[0])
+    path.write_text("n")  # a torn write, read as it is
+    os.utime(path, ns=(mtime, mtime))
+    clock[0] += 2
+    assert secret.value == b"n"
+    path.write_text("new-secret-0123456789")  # completed within the same mtime tick
+    os.utime(path, ns=(mtime, mtime))
+    clock[0] += 2
+    assert secret.value == b"new-secret-0123456789"

@@ -38,7 +38,7 @@ RSA_PEM = RSA_KEY.private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
 ).decode()
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:orders"
-CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem"
+CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-7e57.pem"
 
 
 def _certificate() -> bytes:

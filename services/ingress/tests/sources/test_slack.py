@@ -3,6 +3,8 @@ challenge, form-encoded slash commands."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 
@@ -38,7 +40,8 @@ def test_documented_example_verifies(make_verifier, make_request):
     )
     verified = make_verifier("slack", DOC_SECRET).verify(request, at)
     assert verified.secret_index == 0
-    assert verified.delivery_key is None  # slash commands have no event id
+    # Slash commands have no event id: an exact replay within the window is the same signed body.
+    assert verified.delivery_key == "sha256:" + hashlib.sha256(DOC_BODY).hexdigest()
 
 
 def test_events_are_keyed_by_event_id(make_verifier, make_request, now):
@@ -108,3 +111,15 @@ def test_signed_json_body_that_is_not_json_is_400(make_verifier, make_request, n
     with pytest.raises(Rejected) as caught:
         make_verifier("slack", SECRET).verify(signed(make_request, b"{oops", now), now)
     assert caught.value.status == 400
+
+
+def test_an_event_resent_as_form_keeps_its_event_id_key(make_verifier, make_request, now):
+    """The unsigned Content-Type cannot strip the dedup key from a captured event."""
+    body = b'{"type": "event_callback", "event_id": "Ev1", "event": {"type": "message"}}'
+    ts = str(int(now.timestamp()))
+    sig = "v0=" + hmac.new(b"slack-secret", b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    headers = {"X-Slack-Signature": sig, "X-Slack-Request-Timestamp": ts}
+    verifier = make_verifier("slack", "slack-secret")
+    as_json = verifier.verify(make_request(body, headers), now)
+    as_form = verifier.verify(make_request(body, headers, content_type=FORM), now)
+    assert as_json.delivery_key == as_form.delivery_key == "Ev1"

@@ -297,3 +297,26 @@ def test_fetching_and_confirming_adapters_are_built_from_options(make_verifier):
     assert isinstance(v, sns.SnsVerifier)
     assert isinstance(v.fetch_certificate, sns.HttpsCertificateFetcher)
     assert isinstance(v.confirm, sns.ThreadedConfirmer)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://sns.s3.amazonaws.com/SimpleNotificationService-0a.pem",  # an S3 bucket named "sns"
+        "https://sns.s3-us-west-2.amazonaws.com/SimpleNotificationService-0a.pem",
+        "https://sns.s3-external-1.amazonaws.com/SimpleNotificationService-0a.pem",
+        "http://sns.us-east-1.amazonaws.com/SimpleNotificationService-0a.pem",
+        "https://sns.us-east-1.amazonaws.com.evil.example/SimpleNotificationService-0a.pem",
+    ],
+)
+def test_certificate_urls_off_sns_endpoints_are_refused(url: str) -> None:
+    from reflex_ingress.sources.kinds.sns import is_sns_url
+
+    assert not is_sns_url(url)
+
+
+def test_real_sns_endpoints_are_accepted() -> None:
+    from reflex_ingress.sources.kinds.sns import is_sns_url
+
+    for host in ("sns.us-east-1.amazonaws.com", "sns.us-gov-west-1.amazonaws.com", "sns.cn-north-1.amazonaws.com.cn"):
+        assert is_sns_url(f"https://{host}/SimpleNotificationService-0a.pem")

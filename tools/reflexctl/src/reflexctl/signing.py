@@ -325,7 +325,9 @@ def sns(d: Delivery) -> Signed:
         "Message": d.body.decode(),
         "Timestamp": _rfc3339(d.timestamp_s),
         "SignatureVersion": version,
-        "SigningCertURL": d.options.get("cert_url", f"{host}/SimpleNotificationService-reflexctl.pem"),
+        "SigningCertURL": d.options.get(
+            "cert_url", f"{host}/SimpleNotificationService-{hashlib.sha1(b'reflexctl').hexdigest()}.pem"
+        ),
     }
     if d.options.get("subject"):
         message["Subject"] = d.options["subject"]

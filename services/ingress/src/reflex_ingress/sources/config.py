@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from reflex_common.errors import ConfigError
 
@@ -18,7 +17,8 @@ class SecretSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     value: str
-    not_after: datetime | None = None
+    # With a time zone: a naive instant would fail every comparison at request time, not at start.
+    not_after: AwareDatetime | None = None
 
 
 class SourceConfig(BaseModel):
@@ -56,7 +56,9 @@ def load_sources(path: Path) -> list[SourceConfig]:
     try:
         parsed = SourcesFile.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # For a union (a secret given as text or as {value, not_after}) pydantic reports each branch;
+        # the deepest location is the one that says what is wrong.
+        first = max(exc.errors(), key=lambda e: len(e["loc"]))
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"SOURCES_FILE {path}: {where}: {first['msg']}") from exc
     names = [s.name for s in parsed.sources]

@@ -60,7 +60,10 @@ class MetaVerifier:
         challenge = request.query.get("hub.challenge", "")
         if mode != "subscribe" or not challenge or self.verify_token is None:
             raise Rejected(403, "not a valid subscription challenge")
-        expected = hashlib.sha256(self.verify_token.value).digest()
+        secret = self.verify_token.value
+        if not secret or not token:  # a revoked (emptied) verify token matches nothing, not ""
+            raise Rejected(403, "verify token does not match")
+        expected = hashlib.sha256(secret).digest()
         if not hmac.compare_digest(expected, hashlib.sha256(token.encode()).digest()):
             raise Rejected(403, "verify token does not match")
         return Reply(200, challenge.encode(), "text/plain")

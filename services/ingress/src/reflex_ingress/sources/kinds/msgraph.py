@@ -33,8 +33,9 @@ class GraphVerifier:
         require_method(request, "POST")
         token = request.query.get("validationToken")
         if token is not None:
-            if not token:
-                raise Rejected(400, "empty validationToken")
+            # Graph's tokens are short opaque text; anything else is not a Graph validation.
+            if not token or len(token) > 1024 or not token.isprintable():
+                raise Rejected(400, "validationToken missing or malformed")
             return Verified(reply=Reply(200, token.encode(), "text/plain"))
         values = json_object(request).get("value")
         if not isinstance(values, list) or not values:

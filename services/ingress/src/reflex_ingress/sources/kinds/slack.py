@@ -8,6 +8,7 @@ value (only after the signature passed) and nothing is queued; other events are 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +17,6 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_wind
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
-    is_form,
     json_object,
     require_method,
     text_field,
@@ -45,8 +45,11 @@ class SlackVerifier:
             timestamp_header="x-slack-request-timestamp",
             replay_window_s=self.replay_window_s,
         )
-        if is_form(request):
-            return Verified(secret_index=index)
+        # JSON or form is decided by the signed body, never by the unsigned Content-Type: a captured
+        # event re-sent as "form" must not lose its event_id dedup key.
+        if not request.body.lstrip().startswith(b"{"):
+            # Slash commands and interactivity: no natural key; an exact replay is the same body.
+            return Verified(delivery_key="sha256:" + hashlib.sha256(request.body).hexdigest(), secret_index=index)
         payload = json_object(request)
         if payload.get("type") == "url_verification":
             challenge = payload.get("challenge")

@@ -47,7 +47,11 @@ REPLAY_WINDOW_S = 3600 + 300
 DEDUP_HORIZON_S = 24 * 3600
 MAX_CERTIFICATE_BYTES = 64 * 1024
 MAX_CACHED_CERTIFICATES = 32
-SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
+# sns.<region>.amazonaws.com[.cn] with a real region shape (us-east-1, us-gov-west-1, cn-north-1,
+# ...): a bare one-label wildcard would also match S3 bucket hosts such as sns.s3.amazonaws.com.
+SNS_HOST = re.compile(r"sns\.[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d\.amazonaws\.com(\.cn)?")
+# SNS signing certificates live at /SimpleNotificationService-<hex>.pem.
+SNS_CERT_PATH = re.compile(r"/SimpleNotificationService-[0-9a-f]+\.pem")
 NOTIFICATION = "Notification"
 SUBSCRIBE = "SubscriptionConfirmation"
 UNSUBSCRIBE = "UnsubscribeConfirmation"
@@ -187,7 +191,8 @@ class SnsVerifier:
         header_kind = request.header("x-amz-sns-message-type")
         if header_kind is not None and header_kind.strip() != kind:
             raise Rejected(400, "x-amz-sns-message-type does not match the message Type")
-        if message.get("TopicArn") not in self.topic_arns:
+        topic = message.get("TopicArn")
+        if not isinstance(topic, str) or topic not in self.topic_arns:
             raise Rejected(403, "SNS topic not accepted by this source")
         algorithm = HASHES.get(str(message.get("SignatureVersion", "")))
         if algorithm is None:
@@ -196,7 +201,11 @@ class SnsVerifier:
         cert_url = message.get("SigningCertURL")
         if not isinstance(signature_b64, str) or not signature_b64:
             raise Rejected(401, "SNS message without a Signature")
-        if not isinstance(cert_url, str) or not is_sns_url(cert_url):
+        if (
+            not isinstance(cert_url, str)
+            or not is_sns_url(cert_url)
+            or not SNS_CERT_PATH.fullmatch(urlsplit(cert_url).path)
+        ):
             raise Rejected(401, "SigningCertURL is not an https SNS endpoint")
         signature = parse_base64(signature_b64, "Signature")
         content = canonical(message, kind)

@@ -89,7 +89,8 @@ class TwilioVerifier:
         params: list[tuple[str, str]] = []
         if body_hashes is not None:
             actual = hashlib.sha256(request.body).hexdigest()
-            if len(body_hashes) != 1 or not hmac.compare_digest(actual, body_hashes[0].strip().lower()):
+            given = body_hashes[0].strip().lower().encode() if len(body_hashes) == 1 else b""
+            if not hmac.compare_digest(actual.encode(), given):
                 raise Rejected(401, "body does not match bodySHA256")
         elif request.method.upper() == "POST" and is_form(request):
             try:
