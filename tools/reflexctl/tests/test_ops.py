@@ -55,3 +55,23 @@ def test_migrate_applies_once(database_url: str, capsys: pytest.CaptureFixture[s
     assert "0001_events.sql" in capsys.readouterr().out
     assert main(["migrate", "--database-url", database_url]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_dlq_replay_refuses_to_push_a_stream_past_its_backlog_bound(
+    redis_url: str, key_prefix: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = Keys(key_prefix)
+    raw, dlq = keys.raw_stream, keys.dlq_stream(keys.raw_stream)
+    r = redis.Redis.from_url(redis_url)
+    r.xgroup_create(raw, PROCESSOR_GROUP, id="0", mkstream=True)
+    for i in range(3):
+        r.xadd(raw, {"n": str(i)})  # unread
+    r.xadd(dlq, DeadLetter(Entry("1-0", {"event_id": b"e1"}, 5), "failed").to_fields(raw, PROCESSOR_GROUP))  # type: ignore[arg-type]
+    monkeypatch.setenv("STREAM_MAXLEN", "1000")
+    monkeypatch.setenv("MAX_BACKLOG_ENTRIES", "3")
+    assert (
+        main(["dlq", "replay", "--stream", "raw", "--all", "--redis-url", redis_url, "--key-prefix", key_prefix]) == 1
+    )
+    assert "MAX_BACKLOG_ENTRIES" in capsys.readouterr().err
+    assert r.xlen(dlq) == 1 and r.xlen(raw) == 3
+    r.close()

@@ -44,6 +44,15 @@ def replay(r: redis.Redis, dlq: str, stream: str, ids: list[bytes], maxlen: int)
     return replayed, skipped
 
 
+def _backlog(r: redis.Redis, stream: str) -> int:
+    """The largest lag + pending over the stream's groups (an unknown lag counts as the whole stream)."""
+    if not r.exists(stream):
+        return 0
+    groups: Any = r.xinfo_groups(stream)
+    length = int(r.xlen(stream))
+    return max(((int(g["lag"]) if g.get("lag") is not None else length) + int(g["pending"]) for g in groups), default=0)
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("dlq", help="list or replay dead letters")
     parser.add_argument("action", choices=["list", "replay"])
@@ -75,6 +84,15 @@ def run(args: argparse.Namespace) -> int:
             return 2
         everything: Any = r.xrange(dlq) if args.all else []
         ids = [i.encode() for i in args.id] or [letter_id for letter_id, _ in everything]
+        backlog = _backlog(r, stream)
+        if backlog + len(ids) > settings.max_backlog_entries:
+            # The same bound the producers keep: past it, MAXLEN trimming could reach unread entries.
+            print(
+                f"reflexctl dlq replay: {stream} holds {backlog} unacked entries; replaying {len(ids)} more would "
+                f"pass MAX_BACKLOG_ENTRIES ({settings.max_backlog_entries}). Wait for the consumers to catch up.",
+                file=sys.stderr,
+            )
+            return 1
         replayed, skipped = replay(r, dlq, stream, ids, settings.stream_maxlen)
         for line in skipped:
             print(f"skipped {line}")

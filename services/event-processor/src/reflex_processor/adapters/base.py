@@ -61,10 +61,21 @@ def parse_json(data: bytes | str) -> Any:
     except orjson.JSONDecodeError as exc:
         raise InvalidMessage(f"body is not JSON: {exc}") from exc
     escaped_nul = "\\u0000" in data if isinstance(data, str) else b"\\u0000" in data
-    if escaped_nul:
-        # Postgres jsonb cannot hold NUL characters in strings.
-        raise InvalidMessage("body contains a \\u0000 escape, which jsonb cannot store")
+    # Postgres jsonb cannot hold NUL characters in strings. The bytes only hint at one (the text
+    # "\\u0000", an escaped backslash, is fine): look at the decoded value.
+    if escaped_nul and _has_nul(value):
+        raise InvalidMessage("body contains a NUL character (\\u0000), which jsonb cannot store")
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def from_unix(value: Any) -> datetime | None:

@@ -6,7 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref, text
+from reflex_processor.adapters.base import (
+    Normalized,
+    dig,
+    dotted,
+    from_iso,
+    from_unix,
+    parse_body,
+    parse_json,
+    ref,
+    text,
+)
 
 # The body key of the object an event is about, where it is not the event's own name.
 _SUBJECT_KEYS = {
@@ -33,11 +43,15 @@ _TIME_FIELDS = (
 
 def normalize(raw: RawEvent) -> Normalized:
     body = parse_body(raw)
+    if isinstance(body, dict) and isinstance(body.get("payload"), str) and len(body) == 1:
+        body = parse_json(body["payload"])  # a webhook set to application/x-www-form-urlencoded
     event = text(raw.headers.get("x-github-event"))
     subject = dig(body, _SUBJECT_KEYS.get(event, event)) if event is not None else None
+    # A push happened when it was pushed, not when its head commit was written (rebases, old branches).
+    pushed = from_unix(dig(body, "repository", "pushed_at")) if event == "push" else None
     return Normalized(
         type=dotted(event, dig(body, "action")),
-        occurred_at=next(filter(None, (from_iso(dig(subject, field)) for field in _TIME_FIELDS)), None),
+        occurred_at=pushed or next(filter(None, (from_iso(dig(subject, field)) for field in _TIME_FIELDS)), None),
         delivery_key=None,
         entity=_entity(body),
         payload=body,

@@ -32,4 +32,13 @@ def _entity(topic: str | None, body: Any) -> str | None:
     resource = topic.partition("/")[0] if topic is not None else ""
     if not resource.endswith("s"):
         return None
-    return ref(resource.removesuffix("s"), dig(body, "id"))
+    return ref(_singular(resource), dig(body, "id"))
+
+
+def _singular(resource: str) -> str:
+    """orders → order, companies → company, addresses → address (topic resources are plural)."""
+    if resource.endswith("ies"):
+        return resource[:-3] + "y"
+    if resource.endswith(("sses", "shes", "ches", "xes")):
+        return resource[:-2]
+    return resource.removesuffix("s")

@@ -31,7 +31,8 @@ from reflex_processor.adapters.base import (
 
 
 def normalize(raw: RawEvent) -> Normalized:
-    body = parse_body(raw)
+    # As at the ingress, the signed body (not the unsigned Content-Type) says JSON or form.
+    body = parse_json(raw.body) if raw.body.lstrip().startswith(b"{") else parse_body(raw)
     if not isinstance(body, dict):
         return Normalized(type=UNKNOWN_TYPE, occurred_at=None, delivery_key=None, entity=None, payload=body)
     if isinstance(body.get("payload"), str):
