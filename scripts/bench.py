@@ -100,13 +100,20 @@ def make_body(i: int, event: str, action: str | None, size: int = BODY_BYTES) ->
     doc: dict[str, Any] = {}
     if action is not None:
         doc["action"] = action
-    doc["repository"] = {"id": 4242, "full_name": "octo-org/bench-repo", "private": False,
-                         "owner": {"login": "octo-org", "id": 1}}
+    doc["repository"] = {
+        "id": 4242,
+        "full_name": "octo-org/bench-repo",
+        "private": False,
+        "owner": {"login": "octo-org", "id": 1},
+    }
     doc["sender"] = {"login": f"user{i}", "id": 1000 + i, "type": "User"}
     if event == "push":
         doc["ref"] = "refs/heads/main"
-        doc["head_commit"] = {"id": hashlib.sha1(str(i).encode()).hexdigest(), "timestamp": stamp,
-                              "message": f"commit number {i}"}
+        doc["head_commit"] = {
+            "id": hashlib.sha1(str(i).encode()).hexdigest(),
+            "timestamp": stamp,
+            "message": f"commit number {i}",
+        }
     elif event == "issues":
         doc["issue"] = {"number": i, "title": f"issue {i}", "state": "open", "updated_at": stamp}
     else:
@@ -132,7 +139,7 @@ def make_variants(secret: str, count: int = BODY_VARIANTS) -> list[Variant]:
 
 
 def sources_yaml(secret_env: str) -> str:
-    return f"sources:\n  - name: {SOURCE_NAME}\n    kind: github\n    secrets: [\"env:{secret_env}\"]\n"
+    return f'sources:\n  - name: {SOURCE_NAME}\n    kind: github\n    secrets: ["env:{secret_env}"]\n'
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,8 +152,15 @@ class Children:
     def __init__(self) -> None:
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self, name: str, command: list[str], *, env: dict[str, str] | None = None,
-              log_path: Path | None = None, capture: bool = False) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        capture: bool = False,
+    ) -> subprocess.Popen[bytes]:
         if capture:
             stdout: Any = subprocess.PIPE
         elif log_path is not None:
@@ -154,8 +168,13 @@ class Children:
         else:
             stdout = subprocess.DEVNULL
         proc = subprocess.Popen(
-            command, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=stdout,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            command,
+            env=env,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         if log_path is not None and not capture:
             stdout.close()  # the child holds its own descriptor
@@ -379,8 +398,18 @@ end
 class LoadRun:
     """One run of the load generator, in a process of its own; start() then result()."""
 
-    def __init__(self, generator: str, port: int, variants: list[Variant], *, seconds: float, connections: int,
-                 max_requests: int, workdir: Path, threads: int = 1) -> None:
+    def __init__(
+        self,
+        generator: str,
+        port: int,
+        variants: list[Variant],
+        *,
+        seconds: float,
+        connections: int,
+        max_requests: int,
+        workdir: Path,
+        threads: int = 1,
+    ) -> None:
         self.generator = generator
         self.port = port
         self.run_id = secrets.token_hex(6)
@@ -397,15 +426,33 @@ class LoadRun:
             script = workdir / f"load-{self.run_id}.lua"
             script.write_text(wrk_script(port, variants, self.run_id, quota))
             duration = max(1, math.ceil(seconds))
-            self._command = [binary, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-                             "-s", str(script), f"http://127.0.0.1:{port}"]
+            self._command = [
+                binary,
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{duration}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{port}",
+            ]
         else:
             config = workdir / f"load-{self.run_id}.json"
-            config.write_text(json.dumps({
-                "url": url, "run_id": self.run_id, "seconds": seconds, "connections": connections,
-                "max_requests": max_requests,
-                "variants": [{"body": v.body.hex(), "signature": v.signature, "event": v.event} for v in variants],
-            }))
+            config.write_text(
+                json.dumps(
+                    {
+                        "url": url,
+                        "run_id": self.run_id,
+                        "seconds": seconds,
+                        "connections": connections,
+                        "max_requests": max_requests,
+                        "variants": [
+                            {"body": v.body.hex(), "signature": v.signature, "event": v.event} for v in variants
+                        ],
+                    }
+                )
+            )
             self._command = [sys.executable, str(Path(__file__).resolve()), "--load-worker", str(config)]
 
     def start(self) -> LoadRun:
@@ -449,15 +496,22 @@ class LoadRun:
             code = self._proc.returncode
             text = "\n".join(self._lines[-30:])
             raise RuntimeError(f"{self.generator} load generator gave no result (exit {code}):\n{text}")
-        data = json.loads(line[len(RESULT_MARK):])
+        data = json.loads(line[len(RESULT_MARK) :])
         if self.generator == "wrk":
             return LoadResult(
-                generator="wrk", requests=int(data["requests"]), seconds=data["duration_us"] / 1e6,
-                statuses={"<400": int(data["requests"]) - int(data["status_errors"]),
-                          ">=400": int(data["status_errors"])},
+                generator="wrk",
+                requests=int(data["requests"]),
+                seconds=data["duration_us"] / 1e6,
+                statuses={
+                    "<400": int(data["requests"]) - int(data["status_errors"]),
+                    ">=400": int(data["status_errors"]),
+                },
                 errors=int(data["errors"]) + int(data["status_errors"]),
-                p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000, bounded=bool(data["bounded"]),
-                generator_cpu=cores, generator_cores=self._threads,
+                p50_ms=data["p50_us"] / 1000,
+                p99_ms=data["p99_us"] / 1000,
+                bounded=bool(data["bounded"]),
+                generator_cpu=cores,
+                generator_cores=self._threads,
             )
         return LoadResult(**{**data, "generator_cpu": cores, "generator_cores": 1})
 
@@ -481,9 +535,13 @@ async def _aiohttp_load(config: dict[str, Any]) -> LoadResult:
             while time.monotonic() < deadline and sent < max_requests:
                 sent += 1
                 v = variants[sent % len(variants)]
-                headers = {"Content-Type": "application/json", "X-GitHub-Event": v.event,
-                           "X-Hub-Signature-256": v.signature, "X-GitHub-Delivery": f"{run_id}-1-{sent}",
-                           "User-Agent": "GitHub-Hookshot/bench"}
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-GitHub-Event": v.event,
+                    "X-Hub-Signature-256": v.signature,
+                    "X-GitHub-Delivery": f"{run_id}-1-{sent}",
+                    "User-Agent": "GitHub-Hookshot/bench",
+                }
                 started = time.perf_counter()
                 try:
                     async with session.post(url, data=v.body, headers=headers) as response:
@@ -504,8 +562,16 @@ async def _aiohttp_load(config: dict[str, Any]) -> LoadResult:
     def pct(p: float) -> float | None:
         return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000 if latencies else None
 
-    return LoadResult(generator="aiohttp", requests=len(latencies), seconds=elapsed, statuses=dict(statuses),
-                      errors=errors, p50_ms=pct(0.5), p99_ms=pct(0.99), bounded=sent >= max_requests)
+    return LoadResult(
+        generator="aiohttp",
+        requests=len(latencies),
+        seconds=elapsed,
+        statuses=dict(statuses),
+        errors=errors,
+        p50_ms=pct(0.5),
+        p99_ms=pct(0.99),
+        bounded=sent >= max_requests,
+    )
 
 
 def load_worker_main(config_path: str) -> int:
@@ -556,8 +622,12 @@ async def _serve(kind: str) -> None:
         settings = IngressSettings()
         configure_logging(settings.log_level, service="ingress")
         provider = create_tracer_provider("reflex-ingress")
-        app = create_app(settings, build_sources(load_sources(settings.sources_file)),
-                         provider.get_tracer("reflex_ingress"), CollectorRegistry())
+        app = create_app(
+            settings,
+            build_sources(load_sources(settings.sources_file)),
+            provider.get_tracer("reflex_ingress"),
+            CollectorRegistry(),
+        )
     else:
         app = bare_app()
     host, port = os.environ.get("HTTP_HOST", "127.0.0.1"), int(os.environ["HTTP_PORT"])
@@ -621,21 +691,43 @@ def redis_xlen(redis_url: str, key: str) -> int:
         client.close()
 
 
-def measure_server(kind: str, generator: str, args: argparse.Namespace, variants: list[Variant], workdir: Path,
-                   env: dict[str, str]) -> LoadResult:
+def measure_server(
+    kind: str, generator: str, args: argparse.Namespace, variants: list[Variant], workdir: Path, env: dict[str, str]
+) -> LoadResult:
     from reflex_common.testing import free_port
 
     port = free_port()
     log = workdir / f"server-{kind}.log"
     server_env = child_env(HTTP_HOST="127.0.0.1", HTTP_PORT=str(port), **env)
-    proc = CHILDREN.start(f"server-{kind}", [sys.executable, str(Path(__file__).resolve()), "--serve", kind],
-                          env=server_env, log_path=log)
+    proc = CHILDREN.start(
+        f"server-{kind}", [sys.executable, str(Path(__file__).resolve()), "--serve", kind], env=server_env, log_path=log
+    )
     try:
         wait_ready([f"http://127.0.0.1:{port}/livez"], [(f"{kind} server", proc, log)])
-        LoadRun(generator, port, variants, seconds=WARMUP_S, connections=args.connections,
-                max_requests=args.max_requests, workdir=workdir, threads=args.wrk_threads).start().result()
-        result = LoadRun(generator, port, variants, seconds=args.seconds, connections=args.connections,
-                         max_requests=args.max_requests, workdir=workdir, threads=args.wrk_threads).start().result()
+        LoadRun(
+            generator,
+            port,
+            variants,
+            seconds=WARMUP_S,
+            connections=args.connections,
+            max_requests=args.max_requests,
+            workdir=workdir,
+            threads=args.wrk_threads,
+        ).start().result()
+        result = (
+            LoadRun(
+                generator,
+                port,
+                variants,
+                seconds=args.seconds,
+                connections=args.connections,
+                max_requests=args.max_requests,
+                workdir=workdir,
+                threads=args.wrk_threads,
+            )
+            .start()
+            .result()
+        )
         if proc.poll() is not None:
             raise RuntimeError(f"the {kind} server died during the run; see {log}")
         return result
@@ -647,8 +739,10 @@ def bench_ingress(args: argparse.Namespace, redis_url: str, generator: str, work
     from reflex_common.keys import Keys
     from reflex_common.testing import delete_prefix, unique_prefix
 
-    say(f"[ingress] {args.seconds:g} s per side (+{WARMUP_S:g} s warm-up), {args.connections} connections, "
-        f"at most {args.max_requests:,} requests per side, generator: {generator_label(generator, args)}")
+    say(
+        f"[ingress] {args.seconds:g} s per side (+{WARMUP_S:g} s warm-up), {args.connections} connections, "
+        f"at most {args.max_requests:,} requests per side, generator: {generator_label(generator, args)}"
+    )
     secret = secrets.token_hex(16)
     variants = make_variants(secret)
     sources = workdir / "sources.yaml"
@@ -658,32 +752,59 @@ def bench_ingress(args: argparse.Namespace, redis_url: str, generator: str, work
     say(f"[ingress]   key prefix {prefix}")
     try:
         bare = measure_server("bare", generator, args, variants, workdir, {})
-        say(f"[ingress]   bare aiohttp: {fmt(bare.rate)} req/s ({bare.requests:,} in {bare.seconds:.2f} s, "
+        say(
+            f"[ingress]   bare aiohttp: {fmt(bare.rate)} req/s ({bare.requests:,} in {bare.seconds:.2f} s, "
             f"p50 {bare.p50_ms:.1f} ms, p99 {bare.p99_ms:.1f} ms, errors {bare.errors}, "
-            f"load generator {bare.generator_cpu:.2f} cores{', request bound reached' if bare.bounded else ''})")
-        ingress_env = {"REDIS_URL": redis_url, "KEY_PREFIX": prefix, "SOURCES_FILE": str(sources),
-                       "REFLEX_BENCH_SECRET": secret}
+            f"load generator {bare.generator_cpu:.2f} cores{', request bound reached' if bare.bounded else ''})"
+        )
+        ingress_env = {
+            "REDIS_URL": redis_url,
+            "KEY_PREFIX": prefix,
+            "SOURCES_FILE": str(sources),
+            "REFLEX_BENCH_SECRET": secret,
+        }
         ingress = measure_server("ingress", generator, args, variants, workdir, ingress_env)
         stored = redis_xlen(redis_url, stream)
-        say(f"[ingress]   ingress:      {fmt(ingress.rate)} req/s ({ingress.requests:,} in {ingress.seconds:.2f} s, "
+        say(
+            f"[ingress]   ingress:      {fmt(ingress.rate)} req/s ({ingress.requests:,} in {ingress.seconds:.2f} s, "
             f"p50 {ingress.p50_ms:.1f} ms, p99 {ingress.p99_ms:.1f} ms, errors {ingress.errors}, "
             f"{stored:,} entries in the raw stream incl. warm-up, load generator {ingress.generator_cpu:.2f} cores"
-            f"{', request bound reached' if ingress.bounded else ''})")
+            f"{', request bound reached' if ingress.bounded else ''})"
+        )
         if bare.generator_saturated:
-            say("[ingress]   WARNING: the load generator was CPU-bound on the bare side: the bare figure is a lower "
-                "bound and the ratio is overstated (install wrk: apt-get install -y wrk)")
+            say(
+                "[ingress]   WARNING: the load generator was CPU-bound on the bare side: the bare figure is a lower "
+                "bound and the ratio is overstated (install wrk: apt-get install -y wrk)"
+            )
     finally:
         delete_prefix(redis_url, prefix)
     ratio = ingress.rate / bare.rate if bare.rate else 0.0
     met = ratio >= TARGET_INGRESS_RATIO and ingress.errors == 0
     caveat = "; load generator saturated on the bare side: ratio overstated" if bare.generator_saturated else ""
-    summary = (f"ingress vs bare aiohttp: ingress {fmt(ingress.rate)} req/s, bare aiohttp {fmt(bare.rate)} req/s, "
-               f"ratio {ratio:.2f} (target >= {TARGET_INGRESS_RATIO}: {verdict(met)}) "
-               f"[{generator_label(generator, args)}{caveat}]")
-    return Result("ingress", summary, ingress.rate, "req/s", bare.rate, "bare aiohttp req/s", ratio,
-                  f">= {TARGET_INGRESS_RATIO}", met,
-                  {"generator": generator_label(generator, args), "ingress": asdict(ingress), "bare": asdict(bare),
-                   "raw_stream_entries": stored, "seconds": args.seconds, "connections": args.connections})
+    summary = (
+        f"ingress vs bare aiohttp: ingress {fmt(ingress.rate)} req/s, bare aiohttp {fmt(bare.rate)} req/s, "
+        f"ratio {ratio:.2f} (target >= {TARGET_INGRESS_RATIO}: {verdict(met)}) "
+        f"[{generator_label(generator, args)}{caveat}]"
+    )
+    return Result(
+        "ingress",
+        summary,
+        ingress.rate,
+        "req/s",
+        bare.rate,
+        "bare aiohttp req/s",
+        ratio,
+        f">= {TARGET_INGRESS_RATIO}",
+        met,
+        {
+            "generator": generator_label(generator, args),
+            "ingress": asdict(ingress),
+            "bare": asdict(bare),
+            "raw_stream_entries": stored,
+            "seconds": args.seconds,
+            "connections": args.connections,
+        },
+    )
 
 
 def generator_label(generator: str, args: argparse.Namespace) -> str:
@@ -709,16 +830,27 @@ def raw_events(n: int, secret: str, sampled: bool) -> list[Any]:
         delivery = f"bench-{i}"
         received_ms = now_ms - (n - i) // 50  # in arrival order, 50 per millisecond
         trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
-        events.append(RawEvent(
-            event_id=new_event_id(received_ms), source=SOURCE_NAME, kind="github", received_at_ms=received_ms,
-            body=v.body,
-            headers={"host": "127.0.0.1:8080", "content-type": "application/json", "x-github-event": v.event,
-                     "user-agent": "GitHub-Hookshot/bench", "content-length": str(len(v.body)),
-                     "x-github-delivery": delivery},
-            content_type="application/json", delivery_key=delivery,
-            # As the ingress writes them: sampled only when traces are exported (--traces-sampled).
-            traceparent=f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}",
-        ))
+        events.append(
+            RawEvent(
+                event_id=new_event_id(received_ms),
+                source=SOURCE_NAME,
+                kind="github",
+                received_at_ms=received_ms,
+                body=v.body,
+                headers={
+                    "host": "127.0.0.1:8080",
+                    "content-type": "application/json",
+                    "x-github-event": v.event,
+                    "user-agent": "GitHub-Hookshot/bench",
+                    "content-length": str(len(v.body)),
+                    "x-github-delivery": delivery,
+                },
+                content_type="application/json",
+                delivery_key=delivery,
+                # As the ingress writes them: sampled only when traces are exported (--traces-sampled).
+                traceparent=f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}",
+            )
+        )
     return events
 
 
@@ -736,8 +868,9 @@ async def _bench_processor(args: argparse.Namespace, redis_url: str, db_url: str
     from reflex_processor.store import _COLUMNS
 
     n = args.events
-    settings = ProcessorSettings(redis_url=redis_url, database_url=db_url, key_prefix=prefix,
-                                 consumer_name="bench-processor")
+    settings = ProcessorSettings(
+        redis_url=redis_url, database_url=db_url, key_prefix=prefix, consumer_name="bench-processor"
+    )
     keys = settings.keys
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         await apply_migrations(conn)
@@ -754,7 +887,7 @@ async def _bench_processor(args: argparse.Namespace, redis_url: str, db_url: str
         t = time.perf_counter()
         for start in range(0, n, 1000):
             async with redis.pipeline(transaction=False) as pipe:
-                for e in events[start:start + 1000]:
+                for e in events[start : start + 1000]:
                     pipe.xadd(keys.raw_stream, e.to_fields(), maxlen=settings.stream_maxlen, approximate=True)
                 stream_ids += [i.decode() for i in await pipe.execute()]
         say(f"[processor]   pre-loaded {n:,} raw entries in {time.perf_counter() - t:.1f} s")
@@ -765,8 +898,20 @@ async def _bench_processor(args: argparse.Namespace, redis_url: str, db_url: str
     rows = []
     for stream_id, raw in zip(stream_ids, events, strict=True):
         e = normalize(raw)
-        rows.append((e.event_id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.delivery_key,
-                     e.entity, orjson.dumps(e.payload).decode(), stream_id))
+        rows.append(
+            (
+                e.event_id,
+                e.source,
+                e.kind,
+                e.type,
+                e.occurred_at,
+                e.received_at,
+                e.delivery_key,
+                e.entity,
+                orjson.dumps(e.payload).decode(),
+                stream_id,
+            )
+        )
     copy_runs: list[float] = []
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         for run in range(COPY_RUNS):
@@ -774,9 +919,10 @@ async def _bench_processor(args: argparse.Namespace, redis_url: str, db_url: str
                 await conn.execute("TRUNCATE events_copy_baseline")
                 await conn.commit()
             t = time.perf_counter()
-            async with conn.transaction(), conn.cursor().copy(
-                f"COPY events_copy_baseline ({_COLUMNS}) FROM STDIN"
-            ) as copy:
+            async with (
+                conn.transaction(),
+                conn.cursor().copy(f"COPY events_copy_baseline ({_COLUMNS}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     await copy.write_row(row)
             copy_runs.append(time.perf_counter() - t)
@@ -784,8 +930,10 @@ async def _bench_processor(args: argparse.Namespace, redis_url: str, db_url: str
     copy_s = sorted(copy_runs)[len(copy_runs) // 2]
     if copied != n:
         raise RuntimeError(f"the baseline COPY left {copied} rows, expected {n}")
-    say(f"[processor]   raw COPY:        {fmt(n / copy_s)} rows/s ({n:,} rows in {copy_s:.2f} s, median of "
-        f"{COPY_RUNS}: {', '.join(f'{x:.2f}' for x in copy_runs)} s)")
+    say(
+        f"[processor]   raw COPY:        {fmt(n / copy_s)} rows/s ({n:,} rows in {copy_s:.2f} s, median of "
+        f"{COPY_RUNS}: {', '.join(f'{x:.2f}' for x in copy_runs)} s)"
+    )
 
     # The processor: its real worker, burst mode, timed from start until every entry is stored and acked.
     provider = create_tracer_provider("reflex-event-processor")
@@ -811,10 +959,19 @@ async def _bench_processor(args: argparse.Namespace, redis_url: str, db_url: str
         stored = (await (await conn.execute("SELECT count(*) FROM events")).fetchone() or (0,))[0]
     if stored != n:
         raise RuntimeError(f"the processor stored {stored} rows, expected {n}")
-    say(f"[processor]   event-processor: {fmt(n / processor_s)} rows/s ({stored:,} rows in {processor_s:.2f} s, "
-        f"{batches:.0f} batches of {settings.batch_size}, {batch_sum / max(batches, 1) * 1000:.0f} ms per batch)")
-    return {"events": n, "copy_s": copy_s, "copy_runs_s": copy_runs, "processor_s": processor_s,
-            "batch_size": settings.batch_size, "batches": batches, "mean_batch_ms": batch_sum / max(batches, 1) * 1000}
+    say(
+        f"[processor]   event-processor: {fmt(n / processor_s)} rows/s ({stored:,} rows in {processor_s:.2f} s, "
+        f"{batches:.0f} batches of {settings.batch_size}, {batch_sum / max(batches, 1) * 1000:.0f} ms per batch)"
+    )
+    return {
+        "events": n,
+        "copy_s": copy_s,
+        "copy_runs_s": copy_runs,
+        "processor_s": processor_s,
+        "batch_size": settings.batch_size,
+        "batches": batches,
+        "mean_batch_ms": batch_sum / max(batches, 1) * 1000,
+    }
 
 
 def bench_processor(args: argparse.Namespace, redis_url: str, pg_url: str) -> Result:
@@ -832,10 +989,13 @@ def bench_processor(args: argparse.Namespace, redis_url: str, pg_url: str) -> Re
     rate, baseline = d["events"] / d["processor_s"], d["events"] / d["copy_s"]
     ratio = rate / baseline
     met = ratio >= TARGET_PROCESSOR_RATIO
-    summary = (f"processor vs raw COPY: processor {fmt(rate)} rows/s, raw COPY {fmt(baseline)} rows/s, "
-               f"ratio {ratio:.2f} (target >= {TARGET_PROCESSOR_RATIO}: {verdict(met)})")
-    return Result("processor", summary, rate, "rows/s", baseline, "raw COPY rows/s", ratio,
-                  f">= {TARGET_PROCESSOR_RATIO}", met, d)
+    summary = (
+        f"processor vs raw COPY: processor {fmt(rate)} rows/s, raw COPY {fmt(baseline)} rows/s, "
+        f"ratio {ratio:.2f} (target >= {TARGET_PROCESSOR_RATIO}: {verdict(met)})"
+    )
+    return Result(
+        "processor", summary, rate, "rows/s", baseline, "raw COPY rows/s", ratio, f">= {TARGET_PROCESSOR_RATIO}", met, d
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -865,8 +1025,16 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
             specs = [
                 ("processor", "reflex_processor", {"CONSUMER_NAME": "bench-processor"}),
                 ("metric-worker", "reflex_metrics", {"CONSUMER_NAME": "bench-metrics"}),
-                ("ingress", "reflex_ingress", {"SOURCES_FILE": str(sources), "HTTP_PORT": str(http_port),
-                                               "HTTP_HOST": "127.0.0.1", "REFLEX_BENCH_SECRET": secret}),
+                (
+                    "ingress",
+                    "reflex_ingress",
+                    {
+                        "SOURCES_FILE": str(sources),
+                        "HTTP_PORT": str(http_port),
+                        "HTTP_HOST": "127.0.0.1",
+                        "REFLEX_BENCH_SECRET": secret,
+                    },
+                ),
             ]
             ready_urls = []
             for name, module, extra in specs:
@@ -879,13 +1047,21 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
             say(f"[e2e]   services ready (logs in {workdir})")
 
             with psycopg.connect(db_url, autocommit=True) as conn:
+
                 def counted() -> int:
                     row = conn.execute("SELECT coalesce(sum(count), 0) FROM metric_counts WHERE type = '*'").fetchone()
                     return int(row[0]) if row else 0
 
-                load = LoadRun(generator, http_port, variants, seconds=max(120.0, n / 200),
-                               connections=args.connections, max_requests=n, workdir=workdir,
-                               threads=args.wrk_threads)
+                load = LoadRun(
+                    generator,
+                    http_port,
+                    variants,
+                    seconds=max(120.0, n / 200),
+                    connections=args.connections,
+                    max_requests=n,
+                    workdir=workdir,
+                    threads=args.wrk_threads,
+                )
                 t0 = time.perf_counter()
                 load.start()
                 while load.running():
@@ -917,16 +1093,37 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
         delete_prefix(redis_url, prefix)
     rate = accepted / t_all
     met = rate >= TARGET_E2E_RATE and stored == accepted == now_counted
-    say(f"[e2e]   ingress accepted {accepted:,} in {t_sent:.2f} s ({fmt(accepted / t_sent)} req/s, "
+    say(
+        f"[e2e]   ingress accepted {accepted:,} in {t_sent:.2f} s ({fmt(accepted / t_sent)} req/s, "
         f"p50 {load_result.p50_ms:.1f} ms, p99 {load_result.p99_ms:.1f} ms, errors {load_result.errors}); "
-        f"all counted after {t_all:.2f} s; rows in events {stored:,}, counted {now_counted:,}")
-    summary = (f"end to end: {fmt(rate)} events/s from ingress POST to metric_counts ({accepted:,} events in "
-               f"{t_all:.2f} s; target >= {fmt(TARGET_E2E_RATE)} events/s: {verdict(met)}) "
-               f"[{generator_label(generator, args)}]")
-    return Result("e2e", summary, rate, "events/s", None, None, None, f">= {fmt(TARGET_E2E_RATE)} events/s", met,
-                  {"accepted": accepted, "stored": stored, "counted": now_counted, "send_s": t_sent,
-                   "total_s": t_all, "ingress_rate_during_e2e": accepted / t_sent, "load": asdict(load_result),
-                   "generator": generator_label(generator, args)})
+        f"all counted after {t_all:.2f} s; rows in events {stored:,}, counted {now_counted:,}"
+    )
+    summary = (
+        f"end to end: {fmt(rate)} events/s from ingress POST to metric_counts ({accepted:,} events in "
+        f"{t_all:.2f} s; target >= {fmt(TARGET_E2E_RATE)} events/s: {verdict(met)}) "
+        f"[{generator_label(generator, args)}]"
+    )
+    return Result(
+        "e2e",
+        summary,
+        rate,
+        "events/s",
+        None,
+        None,
+        None,
+        f">= {fmt(TARGET_E2E_RATE)} events/s",
+        met,
+        {
+            "accepted": accepted,
+            "stored": stored,
+            "counted": now_counted,
+            "send_s": t_sent,
+            "total_s": t_all,
+            "ingress_rate_during_e2e": accepted / t_sent,
+            "load": asdict(load_result),
+            "generator": generator_label(generator, args),
+        },
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -936,14 +1133,16 @@ def print_summary(results: list[Result]) -> None:
     header = ("benchmark", "result", "baseline", "ratio", "target", "status")
     rows = [header]
     for r in results:
-        rows.append((
-            r.name,
-            f"{fmt(r.value)} {r.unit}",
-            f"{fmt(r.baseline)} {r.unit}" if r.baseline is not None else "-",
-            f"{r.ratio:.2f}" if r.ratio is not None else "-",
-            r.target,
-            verdict(r.met),
-        ))
+        rows.append(
+            (
+                r.name,
+                f"{fmt(r.value)} {r.unit}",
+                f"{fmt(r.baseline)} {r.unit}" if r.baseline is not None else "-",
+                f"{r.ratio:.2f}" if r.ratio is not None else "-",
+                r.target,
+                verdict(r.met),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     say()
     say("summary")
@@ -955,19 +1154,35 @@ def print_summary(results: list[Result]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", action="append", choices=("ingress", "processor", "e2e"),
-                        help="run only this benchmark (repeatable); default: all three")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=("ingress", "processor", "e2e"),
+        help="run only this benchmark (repeatable); default: all three",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="ingress: measured seconds per side (default 10)")
-    parser.add_argument("--traces-sampled", action="store_true",
-                        help="processor: raw entries carry sampled traces (as with an OTLP exporter configured); "
-                             "default: unsampled, as the ingress writes them when nothing exports traces")
-    parser.add_argument("--events", type=int, default=50_000,
-                        help="processor and e2e: number of events (default 50,000)")
+    parser.add_argument(
+        "--traces-sampled",
+        action="store_true",
+        help="processor: raw entries carry sampled traces (as with an OTLP exporter configured); "
+        "default: unsampled, as the ingress writes them when nothing exports traces",
+    )
+    parser.add_argument(
+        "--events", type=int, default=50_000, help="processor and e2e: number of events (default 50,000)"
+    )
     parser.add_argument("--connections", type=int, default=64, help="concurrent HTTP connections (default 64)")
-    parser.add_argument("--max-requests", type=int, default=500_000,
-                        help="ingress: at most this many requests per side (default 500,000)")
-    parser.add_argument("--load-generator", choices=("auto", "wrk", "aiohttp"), default="auto",
-                        help="auto: wrk when installed, else an aiohttp client process")
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=500_000,
+        help="ingress: at most this many requests per side (default 500,000)",
+    )
+    parser.add_argument(
+        "--load-generator",
+        choices=("auto", "wrk", "aiohttp"),
+        default="auto",
+        help="auto: wrk when installed, else an aiohttp client process",
+    )
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: this is a 2-core box)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument("--serve", choices=("ingress", "bare"), help=argparse.SUPPRESS)
@@ -1015,14 +1230,18 @@ def main(argv: list[str] | None = None) -> int:
     elif generator == "wrk" and not wrk_binary():
         say("bench: --load-generator wrk, but wrk is not installed (apt-get install -y wrk)")
         return 1
-    say(f"bench: {os.cpu_count()} CPUs, Python {platform.python_version()}, benchmarks: {', '.join(selected)}; "
-        f"load generator: {generator_label(generator, args)}")
+    say(
+        f"bench: {os.cpu_count()} CPUs, Python {platform.python_version()}, benchmarks: {', '.join(selected)}; "
+        f"load generator: {generator_label(generator, args)}"
+    )
     results: list[Result] = []
     failures: list[str] = []
     origin: dict[str, str] = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="reflex-bench-") as tmp, \
-                servers(need_pg=bool({"processor", "e2e"} & set(selected))) as (redis_url, pg_url, origin):
+        with (
+            tempfile.TemporaryDirectory(prefix="reflex-bench-") as tmp,
+            servers(need_pg=bool({"processor", "e2e"} & set(selected))) as (redis_url, pg_url, origin),
+        ):
             workdir = Path(tmp)
             say(f"bench: Redis: {origin['redis']}, PostgreSQL: {origin.get('postgres', 'not needed')}")
             for name in ("ingress", "processor", "e2e"):
@@ -1055,15 +1274,28 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "when": datetime.now(tz=UTC).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-            "servers": origin,
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                     if k not in ("serve", "load_worker")},
-            "results": [asdict(r) for r in results],
-            "failures": failures,
-        }, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "when": datetime.now(tz=UTC).isoformat(timespec="seconds"),
+                    "machine": {
+                        "cpus": os.cpu_count(),
+                        "python": platform.python_version(),
+                        "platform": platform.platform(),
+                    },
+                    "servers": origin,
+                    "args": {
+                        k: (str(v) if isinstance(v, Path) else v)
+                        for k, v in vars(args).items()
+                        if k not in ("serve", "load_worker")
+                    },
+                    "results": [asdict(r) for r in results],
+                    "failures": failures,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         say(f"bench: results written to {args.json}")
     return 1 if failures else 0
 

@@ -74,11 +74,19 @@ class Console:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._closed = False
         self._color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
     def say(self, text: str) -> None:
         with self._lock:
-            print(text, flush=True)
+            if self._closed:
+                return
+            try:
+                print(text, flush=True)
+            except (BrokenPipeError, OSError):
+                # stdout went away (`make run | head`): keep draining the services' output, print nothing,
+                # so no service ever blocks on a full pipe.
+                self._closed = True
 
     def prefixed(self, name: str, index: int, text: str) -> None:
         label = f"{name:<{_NAME_WIDTH}} |"
@@ -354,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
             console.say(f"run_pipeline: {error}")
             return 1
         except Exception as error:  # a server that would not start: its message says why
+            if stop.requested:
+                return 0  # Ctrl-C during start-up (it reaches initdb too): a clean stop, not a failure
             console.say(f"run_pipeline: could not start the servers: {error}")
             return 1
         if stop.requested:

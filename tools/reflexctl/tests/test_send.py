@@ -121,3 +121,24 @@ def test_main_has_subcommands_and_rejects_unknown_kinds(capsys):
     with pytest.raises(SystemExit):
         main([])
     assert "send" in build_parser().format_help()
+
+
+def test_a_header_value_http_cannot_carry_is_a_one_line_error(capsys):
+    from reflexctl.__main__ import main
+
+    code = main(
+        [
+            "send",
+            "--kind",
+            "github",
+            "--url",
+            "http://127.0.0.1:9/api/v1/events/x",
+            "--secret",
+            "s",
+            "--event",
+            "push→event",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reflexctl send: cannot send this request:") and err.count("\n") == 1

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace, transport: Transport = urllib_transport) -> in
             options=parse_options(args.option),
         )
         signed = sign(args.kind, delivery)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # TypeError: e.g. a passphrase-protected key for sns
         print(f"reflexctl send: {exc}", file=sys.stderr)
         return 2
     try:
@@ -137,6 +137,9 @@ def run(args: argparse.Namespace, transport: Transport = urllib_transport) -> in
     except OSError as exc:
         print(f"reflexctl send: no answer from {args.url}: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # e.g. a header value HTTP cannot carry (not Latin-1)
+        print(f"reflexctl send: cannot send this request: {exc}", file=sys.stderr)
+        return 2
     print(status)
     print(body.decode("utf-8", errors="replace"))
     return 0 if 200 <= status < 300 else 1
