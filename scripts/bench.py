@@ -865,7 +865,7 @@ async def _bench_processor(args: argparse.Namespace, redis_url: str, db_url: str
     from reflex_processor import worker as processor_worker
     from reflex_processor.normalizer import normalize
     from reflex_processor.settings import ProcessorSettings
-    from reflex_processor.store import _COLUMNS
+    from reflex_processor.store import _COLUMNS, event_row
 
     n = args.events
     settings = ProcessorSettings(
@@ -895,23 +895,7 @@ async def _bench_processor(args: argparse.Namespace, redis_url: str, db_url: str
         await redis.aclose()
 
     # Baseline: the same rows (as store_events writes them), one COPY into an identical empty table.
-    rows = []
-    for stream_id, raw in zip(stream_ids, events, strict=True):
-        e = normalize(raw)
-        rows.append(
-            (
-                e.event_id,
-                e.source,
-                e.kind,
-                e.type,
-                e.occurred_at,
-                e.received_at,
-                e.delivery_key,
-                e.entity,
-                orjson.dumps(e.payload).decode(),
-                stream_id,
-            )
-        )
+    rows = [event_row(stream_id, normalize(raw)) for stream_id, raw in zip(stream_ids, events, strict=True)]
     copy_runs: list[float] = []
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         for run in range(COPY_RUNS):

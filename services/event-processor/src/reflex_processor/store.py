@@ -18,6 +18,22 @@ CREATE TEMP TABLE IF NOT EXISTS events_stage (LIKE events INCLUDING DEFAULTS) ON
 """
 
 
+def event_row(stream_id: str, e: DomainEvent) -> tuple[object, ...]:
+    """One `events` row, in _COLUMNS order, as COPY takes it."""
+    return (
+        e.event_id,
+        e.source,
+        e.kind,
+        e.type,
+        e.occurred_at,
+        e.received_at,
+        e.delivery_key,
+        e.entity,
+        orjson.dumps(e.payload).decode(),
+        stream_id,
+    )
+
+
 async def store_events(
     conn: psycopg.AsyncConnection[tuple[object, ...]], events: Sequence[tuple[str, DomainEvent]]
 ) -> set[str]:
@@ -29,20 +45,7 @@ async def store_events(
     await conn.execute(_STAGE)
     async with conn.cursor().copy(f"COPY events_stage ({_COLUMNS}) FROM STDIN") as copy:
         for stream_id, e in events:
-            await copy.write_row(
-                (
-                    e.event_id,
-                    e.source,
-                    e.kind,
-                    e.type,
-                    e.occurred_at,
-                    e.received_at,
-                    e.delivery_key,
-                    e.entity,
-                    orjson.dumps(e.payload).decode(),
-                    stream_id,
-                )
-            )
+            await copy.write_row(event_row(stream_id, e))
     inserted = await conn.execute(
         f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM events_stage ORDER BY event_id "
         "ON CONFLICT DO NOTHING RETURNING event_id::text"
