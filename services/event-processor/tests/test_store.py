@@ -41,3 +41,25 @@ async def test_redelivery_and_repeated_delivery_keys_make_no_second_row(migrated
             assert await store_events(conn, [("1-0", event(A, "evt_1")), ("2-0", event(B, "evt_1"))]) == {A}
         rows = await (await conn.execute("SELECT event_id::text, delivery_key FROM events ORDER BY 1")).fetchall()
     assert rows == [(A, "evt_1"), (C, None)]
+
+
+async def test_integers_past_64_bits_are_stored_exactly(migrated_db: str) -> None:
+    from reflex_common.schemas import RawEvent
+    from reflex_processor.normalizer import normalize
+
+    big = 123456789012345678901234567890
+    raw = RawEvent(
+        event_id=A,
+        source="s",
+        kind="stripe",
+        received_at_ms=1_700_000_000_000,
+        body=b'{"id": "evt_1", "type": "x.y", "amount": %d, "note": "id 12345678901234567890"}' % big,
+        headers={},
+    )
+    event = normalize(raw)
+    assert event.payload["amount"] == big
+    async with await psycopg.AsyncConnection.connect(migrated_db) as conn:
+        async with conn.transaction():
+            assert await store_events(conn, [("1-0", event)]) == {A}
+        row = await (await conn.execute("SELECT payload->>'amount', payload->>'note' FROM events")).fetchone()
+    assert row == (str(big), "id 12345678901234567890")

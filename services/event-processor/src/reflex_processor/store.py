@@ -4,6 +4,7 @@ delivery key never makes a second row."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import orjson
@@ -29,9 +30,17 @@ def event_row(stream_id: str, e: DomainEvent) -> tuple[object, ...]:
         e.received_at,
         e.delivery_key,
         e.entity,
-        orjson.dumps(e.payload).decode(),
+        _payload_json(e.payload),
         stream_id,
     )
+
+
+def _payload_json(payload: object) -> str:
+    try:
+        return orjson.dumps(payload).decode()
+    except orjson.JSONEncodeError:
+        # Integers past 64 bits (kept exact by the adapters): the standard library writes them.
+        return json.dumps(payload, ensure_ascii=False)
 
 
 async def store_events(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,12 +56,22 @@ def parse_body(raw: RawEvent) -> Any:
     return parse_json(raw.body)
 
 
+# An integer literal of 19+ digits (possibly past 64 bits) outside a string is rare enough to check
+# for with a regex before paying for the slower exact parse; inside a string it costs one parse.
+_LONG_INTEGER = re.compile(rb"\d{19,}")
+
+
 def parse_json(data: bytes | str) -> Any:
     """JSON that Postgres can store as jsonb; InvalidMessage otherwise."""
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidMessage(f"body is not JSON: {exc}") from exc
+    raw = data.encode() if isinstance(data, str) else data
+    if _LONG_INTEGER.search(raw):
+        # orjson reads integers past 64 bits as floats, losing digits; the standard library keeps
+        # them exact (Postgres numeric, in jsonb, does too).
+        value = json.loads(raw)
     escaped_nul = "\\u0000" in data if isinstance(data, str) else b"\\u0000" in data
     # Postgres jsonb cannot hold NUL characters in strings. The bytes only hint at one (the text
     # "\\u0000", an escaped backslash, is fine): look at the decoded value.
