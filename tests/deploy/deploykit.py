@@ -147,9 +147,12 @@ def uv_tool(pin: str, command: str, *args: str, cwd: Path = ROOT, timeout_s: flo
     """Run `command` from the PyPI package `pin` in uv's cached, isolated tool environment."""
     # VIRTUAL_ENV of the workspace must not leak into the tool's environment.
     env = {"VIRTUAL_ENV": "", "NO_COLOR": "1"}
-    result = run(
-        [*uv_command(), "tool", "run", "--quiet", "--from", pin, command, *args], cwd=cwd, timeout_s=timeout_s, env=env
-    )
+    argv = [*uv_command(), "tool", "run", "--quiet", "--from", pin, command, *args]
+    # From uv's cache first, without asking PyPI (a slow index must not fail CI); online only when the
+    # pinned tool is not cached yet (a new machine).
+    result = run(argv, cwd=cwd, timeout_s=timeout_s, env={**env, "UV_OFFLINE": "1"})
+    if result.returncode != 0 and ("Failed to" in result.stderr or "No solution found" in result.stderr):
+        result = run(argv, cwd=cwd, timeout_s=timeout_s, env=env)
     if result.returncode != 0 and ("Failed to" in result.stderr or "No solution found" in result.stderr):
         raise AssertionError(f"could not install {pin} from PyPI with uv:\n{result.shown}")
     return result
