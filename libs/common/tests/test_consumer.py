@@ -301,17 +301,17 @@ async def test_concurrent_batches_never_hold_more_than_max_in_flight(
 async def test_a_batch_slower_than_min_idle_is_not_claimed_away(
     port: RedisStreams, redis: Redis, key_prefix: str
 ) -> None:
-    cfg = config(key_prefix, min_idle_ms=150, claim_interval_s=0.05)
+    cfg = config(key_prefix, min_idle_ms=400, claim_interval_s=0.05)
     ids = await add(redis, cfg.stream, 5)
 
     class Slow(Recorder):
         async def handle(self, entries: Sequence[Entry]) -> Outcome:
-            await asyncio.sleep(0.6)  # four times min_idle_ms
+            await asyncio.sleep(1.6)  # four times min_idle_ms
             return await super().handle(entries)
 
     slow, other = Slow(), Recorder()
     first = consumer(port, slow, cfg)
-    second = consumer(port, other, config(key_prefix, consumer="c2", min_idle_ms=150, claim_interval_s=0.05))
+    second = consumer(port, other, config(key_prefix, consumer="c2", min_idle_ms=400, claim_interval_s=0.05))
     task = asyncio.create_task(first.run(burst=True))
     await asyncio.sleep(0.1)  # c1 holds the batch now
     await asyncio.wait_for(asyncio.gather(task, second.run(burst=True)), 10)
