@@ -46,8 +46,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -56,6 +54,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+# scripts/ is on sys.path when this file runs: the launcher's readiness probe serves here too.
+from run_pipeline import ingress_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_NAME = "bench"
@@ -214,18 +215,6 @@ def _raise_exit(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def http_ok(url: str, timeout_s: float = 1.0) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=timeout_s) as response:
-            return int(response.status) == 200
-    except urllib.error.HTTPError as error:
-        error.close()
-        return False
-    except (OSError, ValueError):
-        return False
-
-
 def wait_ready(urls: list[str], procs: list[tuple[str, subprocess.Popen[bytes], Path | None]]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     pending = list(urls)
@@ -234,7 +223,7 @@ def wait_ready(urls: list[str], procs: list[tuple[str, subprocess.Popen[bytes], 
             if proc.poll() is not None:
                 tail = log.read_text(errors="replace").splitlines()[-20:] if log and log.exists() else []
                 raise RuntimeError(f"{name} exited with code {proc.returncode}:\n" + "\n".join(tail))
-        pending = [u for u in pending if not http_ok(u)]
+        pending = [u for u in pending if not ingress_ready(u)]
         if pending and time.monotonic() > deadline:
             raise RuntimeError(f"not ready within {READY_TIMEOUT_S:.0f} s: {', '.join(pending)}")
         if pending:

@@ -6,14 +6,18 @@ Used by the `__main__` of each worker; the worker objects themselves know nothin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import structlog
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 from reflex_common.health import Check, health_app, serve
+from reflex_common.settings import WorkerSettings
+from reflex_common.telemetry import create_tracer_provider
 
 
 class Runnable(Protocol):
@@ -56,3 +60,19 @@ async def run_until_signalled(
                 handle.cancel()
     log.info("worker_exited")
     return 0
+
+
+async def serve_worker(
+    service: str,
+    settings: WorkerSettings,
+    build: Callable[[Tracer, CollectorRegistry], contextlib.AbstractAsyncContextManager[Runnable]],
+) -> int:
+    """What a worker's `main()` runs: tracing and metrics made, the worker built by `build`, run
+    until signalled, tracing flushed. Returns the exit code."""
+    provider = create_tracer_provider(service)
+    registry = CollectorRegistry()
+    try:
+        async with build(provider.get_tracer(service), registry) as worker:
+            return await run_until_signalled(worker, registry, settings.health_port, settings.drain_grace_s)
+    finally:
+        provider.shutdown()

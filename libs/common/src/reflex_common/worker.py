@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -14,12 +14,14 @@ from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from reflex_common.db import apply_migrations, open_pool, transient_db
 from reflex_common.errors import TransientError
 from reflex_common.health import Check
 from reflex_common.settings import WorkerSettings
 from reflex_common.streams import Consumer, ConsumerConfig, Handler, StreamPort
 from reflex_common.streams.consumer import Backpressure
 from reflex_common.streams.consumer_metrics import ConsumerMetrics
+from reflex_common.streams.redis_stream import RedisStreams, open_redis_streams
 from reflex_common.streams.stream_gauges import StreamGauges
 
 
@@ -117,3 +119,31 @@ def consumer_worker(
         liveness_s=settings.block_ms / 1000 * 3 + 30,
         side_tasks=[lambda: gauges.run(settings.stats_interval_s), *side_tasks],
     )
+
+
+@contextlib.asynccontextmanager
+async def worker_connections(
+    settings: WorkerSettings, name: str
+) -> AsyncIterator[tuple[RedisStreams, Redis, AsyncConnectionPool]]:
+    """The stream port (with its command client) and the database pool every worker runs on."""
+    async with (
+        open_redis_streams(settings.redis_url, settings.block_ms) as (port, redis),
+        open_pool(settings.database_url, settings.db_pool_max, name=name) as pool,
+    ):
+        yield port, redis, pool
+
+
+def preparation(
+    pool: AsyncConnectionPool, port: StreamPort, output_stream: str = "", reader_groups: Sequence[str] = ()
+) -> Callable[[], Awaitable[None]]:
+    """A worker's start-up step: apply the migrations, then create the groups that read the stream it
+    writes to (so that stream's backlog counts from its first entry)."""
+
+    async def prepare() -> None:
+        with transient_db():
+            async with pool.connection() as conn:
+                await apply_migrations(conn)
+        for group in reader_groups:
+            await port.ensure_group(output_stream, group)
+
+    return prepare

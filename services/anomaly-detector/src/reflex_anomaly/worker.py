@@ -15,10 +15,8 @@ from prometheus_client import CollectorRegistry
 from reflex_anomaly.detector import DetectorConfig
 from reflex_anomaly.handler import AnomalyHandler, AnomalyMetrics
 from reflex_anomaly.settings import AnomalySettings
-from reflex_common.db import apply_migrations, open_pool, transient_db
 from reflex_common.keys import ANOMALY_GROUP
-from reflex_common.streams.redis_stream import open_redis_streams
-from reflex_common.worker import ConsumerWorker, consumer_worker
+from reflex_common.worker import ConsumerWorker, consumer_worker, preparation, worker_connections
 
 
 @contextlib.asynccontextmanager
@@ -26,16 +24,8 @@ async def create_worker(
     settings: AnomalySettings, tracer: Tracer, registry: CollectorRegistry
 ) -> AsyncIterator[ConsumerWorker]:
     keys = settings.keys
-    async with (
-        open_redis_streams(settings.redis_url, settings.block_ms) as (port, redis),
-        open_pool(settings.database_url, settings.db_pool_max, name="anomaly") as pool,
-    ):
-
-        async def prepare() -> None:
-            with transient_db():
-                async with pool.connection() as conn:
-                    await apply_migrations(conn)
-
+    async with worker_connections(settings, "anomaly") as (port, redis, pool):
+        prepare = preparation(pool, port)
         config = DetectorConfig(
             min_history=settings.min_history,
             threshold_sigmas=settings.threshold_sigmas,

@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import uvloop
-from prometheus_client import CollectorRegistry
 
 from reflex_common.logs import configure_logging
-from reflex_common.runner import run_until_signalled
+from reflex_common.runner import serve_worker
 from reflex_common.settings import load_settings
-from reflex_common.telemetry import create_tracer_provider
 from reflex_processor.settings import ProcessorSettings
 from reflex_processor.worker import create_worker
-
-
-async def _run(settings: ProcessorSettings) -> int:
-    provider = create_tracer_provider("reflex-event-processor")
-    registry = CollectorRegistry()
-    try:
-        async with create_worker(settings, provider.get_tracer("reflex_processor"), registry) as worker:
-            return await run_until_signalled(worker, registry, settings.health_port, settings.drain_grace_s)
-    finally:
-        provider.shutdown()
 
 
 def main() -> None:
     settings = load_settings(ProcessorSettings, "reflex-event-processor")
     configure_logging(settings.log_level, service="event-processor")
-    raise SystemExit(uvloop.run(_run(settings)))
+    raise SystemExit(
+        uvloop.run(
+            serve_worker(
+                "reflex-event-processor", settings, lambda tracer, registry: create_worker(settings, tracer, registry)
+            )
+        )
+    )
 
 
 if __name__ == "__main__":

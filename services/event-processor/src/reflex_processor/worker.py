@@ -9,11 +9,9 @@ from collections.abc import AsyncIterator
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
-from reflex_common.db import apply_migrations, open_pool, transient_db
 from reflex_common.keys import PROCESSOR_GROUP
 from reflex_common.streams.backlog import BacklogMonitor
-from reflex_common.streams.redis_stream import open_redis_streams
-from reflex_common.worker import ConsumerWorker, consumer_worker
+from reflex_common.worker import ConsumerWorker, consumer_worker, preparation, worker_connections
 from reflex_processor.handler import EventHandler, ProcessorMetrics
 from reflex_processor.settings import ProcessorSettings
 
@@ -23,18 +21,8 @@ async def create_worker(
     settings: ProcessorSettings, tracer: Tracer, registry: CollectorRegistry
 ) -> AsyncIterator[ConsumerWorker]:
     keys = settings.keys
-    async with (
-        open_redis_streams(settings.redis_url, settings.block_ms) as (port, redis),
-        open_pool(settings.database_url, settings.db_pool_max, name="processor") as pool,
-    ):
-
-        async def prepare() -> None:
-            with transient_db():
-                async with pool.connection() as conn:
-                    await apply_migrations(conn)
-            for group in settings.events_groups:
-                await port.ensure_group(keys.events_stream, group)
-
+    async with worker_connections(settings, "processor") as (port, redis, pool):
+        prepare = preparation(pool, port, keys.events_stream, settings.events_groups)
         handler = EventHandler(pool, tracer, ProcessorMetrics(registry), keys.events_stream, settings.stream_maxlen)
         # Pause reading while the metric-worker lags too far behind: trimming must never reach its entries.
         downstream = BacklogMonitor(

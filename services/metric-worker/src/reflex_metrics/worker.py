@@ -8,10 +8,8 @@ from collections.abc import AsyncIterator
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
-from reflex_common.db import apply_migrations, open_pool, transient_db
 from reflex_common.keys import METRICS_GROUP
-from reflex_common.streams.redis_stream import open_redis_streams
-from reflex_common.worker import ConsumerWorker, consumer_worker
+from reflex_common.worker import ConsumerWorker, consumer_worker, preparation, worker_connections
 from reflex_metrics.closer import WindowCloser
 from reflex_metrics.counter import CountHandler
 from reflex_metrics.settings import MetricSettings
@@ -22,18 +20,8 @@ async def create_worker(
     settings: MetricSettings, tracer: Tracer, registry: CollectorRegistry
 ) -> AsyncIterator[tuple[ConsumerWorker, WindowCloser]]:
     keys = settings.keys
-    async with (
-        open_redis_streams(settings.redis_url, settings.block_ms) as (port, redis),
-        open_pool(settings.database_url, settings.db_pool_max, name="metrics") as pool,
-    ):
-
-        async def prepare() -> None:
-            with transient_db():
-                async with pool.connection() as conn:
-                    await apply_migrations(conn)
-            for group in settings.windows_groups:
-                await port.ensure_group(keys.windows_stream, group)
-
+    async with worker_connections(settings, "metrics") as (port, redis, pool):
+        prepare = preparation(pool, port, keys.windows_stream, settings.windows_groups)
         closer = WindowCloser(
             pool,
             port,
