@@ -8,7 +8,6 @@ make the orchestrator restart every pod at once.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import orjson
@@ -58,7 +57,3 @@ async def serve(app: web.Application, port: int, host: str = "0.0.0.0") -> Async
         yield runner
     finally:
         await runner.cleanup()
-
-
-def progressed_within(last_progress_at: Callable[[], float], limit_s: float) -> Callable[[], bool]:
-    return lambda: time.monotonic() - last_progress_at() < limit_s

@@ -18,7 +18,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler
-from opentelemetry.trace import Link, Span, SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -72,19 +72,6 @@ def context_from(traceparent: str | bytes | None) -> Context | None:
     ctx = _PROPAGATOR.extract({"traceparent": traceparent})
     span_context = trace.get_current_span(ctx).get_span_context()
     return ctx if span_context.is_valid else None
-
-
-def entry_context(fields: Mapping[str, bytes]) -> Context | None:
-    return context_from(fields.get("traceparent"))
-
-
-def link_to(traceparent: str | bytes | None) -> list[Link]:
-    ctx = context_from(traceparent)
-    return [Link(trace.get_current_span(ctx).get_span_context())] if ctx is not None else []
-
-
-def tracer_of(provider: TracerProvider, name: str) -> Tracer:
-    return provider.get_tracer(name)
 
 
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")

@@ -138,7 +138,7 @@ class Consumer:
 
     async def run(self, *, burst: bool = False) -> None:
         """Consume until stop(); with burst=True, return once nothing is left to read or reclaim."""
-        await self._retrying(lambda: self._port.ensure_group(self._cfg.stream, self._cfg.group), [])
+        await self._retrying(lambda: self._port.ensure_group(self._cfg.stream, self._cfg.group))
         self.joined = True
         self._log.info("consumer_started", consumer=self._cfg.consumer)
         heartbeat = asyncio.create_task(self._heartbeat(), name="consumer-heartbeat")
@@ -177,7 +177,7 @@ class Consumer:
     async def _run_once(self) -> bool:
         """One turn of the loop; returns whether it found work."""
         self._reap_batches()
-        if self._backpressure is not None and await self._retrying(self._backpressure.is_full, []):
+        if self._backpressure is not None and await self._retrying(self._backpressure.is_full):
             await self._sleep(min(0.5, self._cfg.retry_backoff_max_s))
             return False
         if self._clock() >= self._next_claim_at:
@@ -192,8 +192,7 @@ class Consumer:
         entries = await self._retrying(
             lambda: self._port.read_new(
                 self._cfg.stream, self._cfg.group, self._cfg.consumer, count, self._cfg.block_ms
-            ),
-            [],
+            )
         )
         if not entries:
             return False
@@ -221,7 +220,7 @@ class Consumer:
 
     async def _drained(self) -> bool:
         """Burst mode: nothing unread, and nothing pending (or only entries not yet idle enough)."""
-        groups = await self._retrying(lambda: self._port.backlog(self._cfg.stream), [])
+        groups = await self._retrying(lambda: self._port.backlog(self._cfg.stream))
         mine = next((g for g in groups if g.group == self._cfg.group), None)
         if mine is None or mine.total == 0:
             return True
@@ -238,8 +237,7 @@ class Consumer:
             entries = await self._retrying(
                 lambda after=after: self._port.read_own_pending(  # type: ignore[misc]
                     self._cfg.stream, self._cfg.group, self._cfg.consumer, after, self._cfg.batch_size
-                ),
-                [],
+                )
             )
             if not entries:
                 return
@@ -253,8 +251,7 @@ class Consumer:
         result = await self._retrying(
             lambda: self._port.autoclaim(
                 self._cfg.stream, self._cfg.group, self._cfg.consumer, self._cfg.min_idle_ms, self._cursor, free
-            ),
-            [],
+            )
         )
         self._cursor = result.next_cursor
         if result.deleted_ids:
@@ -274,7 +271,7 @@ class Consumer:
             DeadLetter(Entry(i, {}, 0), "trimmed: the entry was deleted from the stream while pending") for i in ids
         ]
         await self._retrying(
-            lambda: self._port.count_trimmed(self._cfg.stream, self._cfg.trimmed_counter_key, len(ids)), []
+            lambda: self._port.count_trimmed(self._cfg.stream, self._cfg.trimmed_counter_key, len(ids))
         )
         await self._dead_letter(letters)
 
@@ -295,9 +292,8 @@ class Consumer:
                 await self._record_trimmed(trimmed)
             letters = [DeadLetter(e, f"delivered {e.deliveries} times without an ack") for e in over]
             outcome = await self._handle(live) if live else Outcome()
-            held = [e.id for e in live]
             await self._retrying(
-                lambda: self._port.commit(self._cfg.stream, self._cfg.group, outcome.done, outcome.forward), held
+                lambda: self._port.commit(self._cfg.stream, self._cfg.group, outcome.done, outcome.forward)
             )
             by_id = {e.id: e for e in live}
             letters += [DeadLetter(by_id[i], f"invalid: {why}") for i, why in outcome.invalid.items()]
@@ -326,9 +322,8 @@ class Consumer:
 
     async def _handle(self, entries: Sequence[Entry]) -> Outcome:
         """Handle a batch; when it blows up, handle its entries one by one to find the culprit."""
-        held = [e.id for e in entries]
         try:
-            outcome = await self._retrying(lambda: self._handler.handle(entries), held)
+            outcome = await self._retrying(lambda: self._handler.handle(entries))
         except (_Stopped, asyncio.CancelledError):
             raise
         except InvalidMessage as exc:
@@ -362,8 +357,7 @@ class Consumer:
         await self._retrying(
             lambda: self._port.dead_letter(
                 self._cfg.stream, self._cfg.group, self._cfg.dlq_stream, letters, self._cfg.dlq_maxlen
-            ),
-            [letter.entry.id for letter in letters],
+            )
         )
 
     def _count(self, outcome: Outcome, dead_lettered: int) -> None:
@@ -374,9 +368,9 @@ class Consumer:
         self._metrics.count(s, g, "dead_lettered", dead_lettered)
 
     # -- retry --------------------------------------------------------------------------------
-    async def _retrying(self, call: Callable[[], Awaitable[T]], held: Sequence[str]) -> T:
-        """Run call until it does not raise TransientError. While waiting, keep `held` entries fresh
-        (idle time reset without a delivery) so no other consumer claims them. stop() abandons it."""
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run call until it does not raise TransientError (the heartbeat keeps the entries in hand
+        fresh meanwhile, so no other consumer claims them). stop() abandons it."""
         delay_s = 0.05
         while True:
             try:
@@ -390,11 +384,6 @@ class Consumer:
                 raise _Stopped
             await self._sleep(delay_s)
             delay_s = min(delay_s * 2, self._cfg.retry_backoff_max_s)
-            if held:
-                try:
-                    await self._port.touch(self._cfg.stream, self._cfg.group, self._cfg.consumer, held)
-                except TransientError:
-                    pass
 
     async def _sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -44,7 +44,6 @@ class MemoryStreams:
         self._clock_ms = clock_ms
         self.streams: dict[str, _Stream] = {}
         self.counters: dict[str, int] = {}
-        self.fail_commits = 0  # the next n commit() calls raise ConnectionError
 
     def _stream(self, name: str) -> _Stream:
         return self.streams.setdefault(name, _Stream())
@@ -122,9 +121,6 @@ class MemoryStreams:
         return ClaimResult(next_cursor, entries, deleted)
 
     async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
-        if self.fail_commits:
-            self.fail_commits -= 1
-            raise ConnectionError("memory streams: commit failure injected")
         for out in outgoing:
             self.add(out.stream, dict(out.fields), out.maxlen)
         g = self._stream(stream).groups[group]
