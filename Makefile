@@ -4,7 +4,7 @@ PYTHON ?= python3
 # uv from PATH, else installed for this user from PyPI on first use.
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: run test test-fast lint typecheck bench sync uv images k8s-validate
+.PHONY: run test test-fast lint typecheck bench sync uv images k8s-validate nab
 
 uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -41,3 +41,7 @@ images:
 ## k8s-validate: render the Kubernetes overlays and check them offline (kubectl; pinned validators from PyPI via uv)
 k8s-validate: sync
 	$(UV) run pytest tests/deploy -v
+
+## nab: our detector on the Numenta Anomaly Benchmark (../shared/nab): scorer check, three profiles, per category
+nab: sync
+	$(UV) run python -m reflex_nab

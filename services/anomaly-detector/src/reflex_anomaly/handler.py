@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -18,7 +18,7 @@ from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, Counter
 from psycopg_pool import AsyncConnectionPool
 
-from reflex_anomaly.detector import DetectorConfig, Verdict, evaluate
+from reflex_anomaly.detector import DetectorConfig, Judgement, SeriesDetector, Verdict
 from reflex_common.db import transient_db
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import ClosedWindow
@@ -55,30 +55,71 @@ class AnomalyMetrics:
 
 
 class SeriesState:
-    """History of one series: [window start epoch seconds, count] pairs, oldest first."""
+    """One series' detector, persisted as the detector's state some windows back (`base`) plus the
+    windows since (`recent`, [window start epoch s, window s, count]): the current detector is the
+    base with the recent windows replayed, so a revision of a recent window re-judges it and the
+    windows after it exactly as if the right count had come first. A revision older than
+    `revisable_windows` is not judged again (its count is still exact in metric_counts)."""
 
-    def __init__(self, last: datetime | None, history: list[list[int]], keep: int) -> None:
-        self.last = last
-        self.history = history
-        self._keep = keep
+    def __init__(self, config: DetectorConfig, stored: dict[str, Any] | None, revisable_windows: int) -> None:
+        stored = stored if isinstance(stored, dict) else {}
+        self._config = config
+        self._keep = revisable_windows
+        self.base_state: dict[str, Any] | None = stored.get("base")
+        self.recent: list[list[int]] = [list(w) for w in stored.get("recent", [])]
+        self.windows_seen: int = stored.get("windows_seen", 0)
+        self.observed_sum: int = stored.get("observed_sum", 0)
+        self.current = self._replay(judge_from=None)[0]
 
-    def counts(self) -> list[int]:
-        return [count for _, count in self.history]
+    def _replay(self, judge_from: int | None) -> tuple[SeriesDetector, list[tuple[int, Judgement]]]:
+        detector = SeriesDetector(self._config, self.base_state)
+        judged = []
+        for i, (at, window_s, count) in enumerate(self.recent):
+            judgement = detector.observe(at, window_s, count)
+            if judge_from is not None and i >= judge_from:
+                judged.append((at, judgement))
+        return detector, judged
 
-    def append(self, window: ClosedWindow) -> None:
-        self.history.append([int(window.window_start.timestamp()), window.count])
-        del self.history[: -self._keep]
-        self.last = window.window_start
-
-    def revise(self, window: ClosedWindow) -> list[int] | None:
-        """Correct a window's count after late events. Returns the counts before it, to judge it
-        again, or None when it has left the history (too old to judge fairly now)."""
+    def observe(self, window: ClosedWindow) -> Judgement:
         at = int(window.window_start.timestamp())
-        for i, pair in enumerate(self.history):
-            if pair[0] == at:
-                pair[1] = window.count
-                return [count for _, count in self.history[:i]]
+        judgement = self.current.observe(at, window.window_s, window.count)
+        self.recent.append([at, window.window_s, window.count])
+        self.windows_seen += 1
+        self.observed_sum += window.count
+        return judgement
+
+    def revise(self, window: ClosedWindow) -> list[tuple[int, Judgement]] | None:
+        """Correct a recent window's count after late events; the windows judged again (it and those
+        after it, by window start epoch s), or None when it is too old to judge again."""
+        at = int(window.window_start.timestamp())
+        for i, entry in enumerate(self.recent):
+            if entry[0] == at:
+                self.observed_sum += window.count - entry[2]
+                entry[2] = window.count
+                self.current, judged = self._replay(judge_from=i)
+                return judged
         return None
+
+    def stored(self) -> dict[str, Any]:
+        """The state to persist: recent windows past the revisable ones are folded into the base."""
+        if len(self.recent) > self._keep:
+            base = SeriesDetector(self._config, self.base_state)
+            while len(self.recent) > self._keep:
+                at, window_s, count = self.recent.pop(0)
+                base.observe(at, window_s, count)
+            self.base_state = base.state()
+        return {
+            "base": self.base_state,
+            "recent": self.recent,
+            "windows_seen": self.windows_seen,
+            "observed_sum": self.observed_sum,
+        }
+
+    @property
+    def last_window_start(self) -> datetime | None:
+        if not self.recent:
+            return None
+        return datetime.fromtimestamp(self.recent[-1][0], UTC)
 
 
 class AnomalyHandler:
@@ -86,14 +127,14 @@ class AnomalyHandler:
         self,
         pool: AsyncConnectionPool,
         config: DetectorConfig,
-        history_windows: int,
+        revisable_windows: int,
         metrics: AnomalyMetrics,
         tracer: Tracer,
     ) -> None:
         self._tracer = tracer
         self._pool = pool
         self._config = config
-        self._keep = history_windows
+        self._keep = revisable_windows
         self._metrics = metrics
 
     async def handle(self, entries: Sequence[Entry]) -> Outcome:
@@ -122,45 +163,48 @@ class AnomalyHandler:
         keys = sorted(by_series)
         cur = await conn.execute(_LOAD, ([s for s, _ in keys], [t for _, t in keys]))
         states = {
-            (source, type_): SeriesState(last, history, self._keep)
-            for source, type_, last, history in await cur.fetchall()
+            (source, type_): SeriesState(self._config, stored, self._keep)
+            for source, type_, _, stored in await cur.fetchall()
         }
         # The verdict of each window judged in this batch, by window: a revision later in the batch
-        # replaces the one before it. New verdicts (not revisions) are what the metric counts.
+        # replaces the one before it (and those of the windows after it, judged again). New verdicts
+        # (not revisions) are what the metric counts.
         judged: dict[tuple[str, str, datetime], Verdict | None] = {}
-        windows: dict[tuple[str, str, datetime], ClosedWindow] = {}
+        window_s: dict[tuple[str, str, datetime], int] = {}
         revised: set[tuple[str, str, datetime]] = set()
         first_verdicts: list[Verdict] = []
         for key in keys:
-            state = states.setdefault(key, SeriesState(None, [], self._keep))
+            state = states.setdefault(key, SeriesState(self._config, None, self._keep))
+            source, type_ = key
             for window in sorted(by_series[key], key=lambda w: (w.window_start, w.revision)):
-                at = (window.source, window.type, window.window_start)
-                if state.last is not None and window.window_start <= state.last:
-                    prior = state.revise(window) if window.revision else None
-                    if prior is None:
+                last = state.last_window_start
+                if last is not None and window.window_start <= last:
+                    again = state.revise(window) if window.revision else None
+                    if again is None:
                         continue  # a repeat, or a revision too old to judge again
-                    # Late events changed the count: the window is judged again, the old verdict goes.
-                    revised.add(at)
-                    judged[at] = evaluate(prior, window.count, self._config, window.window_s)
+                    # Late events changed the count: the window (and those after it) are judged again.
+                    for at_s, judgement in again:
+                        at = (source, type_, datetime.fromtimestamp(at_s, UTC))
+                        revised.add(at)
+                        judged[at] = judgement.verdict
+                        window_s[at] = window.window_s
                 else:
-                    verdict = evaluate(state.counts(), window.count, self._config, window.window_s)
-                    state.append(window)
+                    verdict = state.observe(window).verdict
+                    at = (source, type_, window.window_start)
                     judged[at] = verdict
+                    window_s[at] = window.window_s
                     if verdict is not None:
                         first_verdicts.append(verdict)
-                windows[at] = window
         anomaly_rows = []
         for at, verdict in judged.items():
             if verdict is not None:
-                w, b = windows[at], verdict.band
+                b = verdict.band
                 anomaly_rows.append(
                     (
-                        w.source,
-                        w.type,
-                        w.window_start,
-                        w.window_s,
+                        *at,
+                        window_s[at],
                         verdict.kind,
-                        verdict.observed,
+                        int(verdict.observed),
                         b.expected,
                         b.lower,
                         b.upper,
@@ -170,7 +214,11 @@ class AnomalyHandler:
         async with conn.cursor() as c:
             await c.executemany(
                 _SAVE,
-                [(s, t, st.last, orjson.dumps(st.history).decode()) for (s, t), st in states.items() if st.last],
+                [
+                    (s, t, st.last_window_start, orjson.dumps(st.stored()).decode())
+                    for (s, t), st in states.items()
+                    if st.last_window_start is not None
+                ],
             )
             if revised:
                 await c.executemany(_RETRACT, sorted(revised))

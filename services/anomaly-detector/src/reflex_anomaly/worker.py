@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
-from reflex_anomaly.detector import DetectorConfig
 from reflex_anomaly.handler import AnomalyHandler, AnomalyMetrics
 from reflex_anomaly.settings import AnomalySettings
 from reflex_common.keys import ANOMALY_GROUP
@@ -26,12 +25,9 @@ async def create_worker(
     keys = settings.keys
     async with worker_connections(settings, "anomaly") as (port, redis, pool):
         prepare = preparation(pool, port)
-        config = DetectorConfig(
-            min_history=settings.min_history,
-            threshold_sigmas=settings.threshold_sigmas,
-            silence_min_expected=settings.silence_min_expected,
+        handler = AnomalyHandler(
+            pool, settings.detector_config(), settings.revisable_windows, AnomalyMetrics(registry), tracer
         )
-        handler = AnomalyHandler(pool, config, settings.history_windows, AnomalyMetrics(registry), tracer)
         yield consumer_worker(
             settings=settings,
             port=port,
