@@ -29,6 +29,7 @@ PURE = [
     ROOT / "services/metric-worker/src/reflex_metrics/windowing.py",
     ROOT / "services/anomaly-detector/src/reflex_anomaly/detector.py",
     ROOT / "services/anomaly-detector/src/reflex_anomaly/incidents.py",
+    ROOT / "services/anomaly-detector/src/reflex_anomaly/alerts.py",
 ]
 
 

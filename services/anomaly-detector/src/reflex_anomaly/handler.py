@@ -1,24 +1,30 @@
-"""The anomaly-detector's batch handler: per-series state in Postgres, verdicts into `anomalies`.
+"""The anomaly-detector's batch handler: per-series state in Postgres, verdicts into `anomalies`,
+incidents into `incidents` (and the alert outbox).
 
 Each window is judged once: a window at or before the series' last one is a repeat (the
 metric-worker may send a window twice) unless it is a revision — late events changed its count —
 which corrects the stored history and judges that window again against the windows before it,
-replacing its earlier verdict. State and anomalies are written in one transaction."""
+replacing its earlier verdict. Every judged window then goes through the incident lifecycle
+(`incidents.IncidentBook`). State, anomalies, incidents and outbox rows are written in one
+transaction."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
 import psycopg
 from opentelemetry.trace import Tracer
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from psycopg_pool import AsyncConnectionPool
 
+from reflex_anomaly import incident_store
 from reflex_anomaly.detector import DetectorConfig, Verdict, evaluate
+from reflex_anomaly.incidents import IncidentBook, IncidentKey, Transition
 from reflex_common.db import transient_db
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import ClosedWindow
@@ -52,6 +58,24 @@ ON CONFLICT (source, type, window_start, kind) DO NOTHING
 class AnomalyMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.anomalies = Counter("reflex_anomalies_total", "Anomalies flagged, by kind.", ["kind"], registry=registry)
+        self.open = Gauge(
+            "reflex_anomaly_open",
+            "1 while an incident of this kind is open for the series (a Prometheus rule can page on it).",
+            ["source", "type", "kind"],
+            registry=registry,
+        )
+
+    def restore_open(self, keys: Sequence[IncidentKey]) -> None:
+        """The gauge as the incidents table says, at start."""
+        self.open.clear()
+        for key in keys:
+            self.open.labels(*key).set(1)
+
+    def opened(self, key: IncidentKey) -> None:
+        self.open.labels(*key).set(1)
+
+    def resolved(self, key: IncidentKey) -> None:
+        self.open.remove(*key)  # (a label set not shown is no error)
 
 
 class SeriesState:
@@ -89,12 +113,25 @@ class AnomalyHandler:
         history_windows: int,
         metrics: AnomalyMetrics,
         tracer: Tracer,
+        *,
+        resolve_after_windows: int = 10,
+        outbox: bool = False,
+        on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
         self._tracer = tracer
         self._pool = pool
         self._config = config
         self._keep = history_windows
         self._metrics = metrics
+        self._resolve_after = resolve_after_windows
+        # With delivery to Alertmanager on: openings and resolutions go to the outbox, and the
+        # sender is woken once they are committed.
+        self._outbox = outbox
+        self._on_enqueued = on_enqueued
+
+    def _judge(self, history: Sequence[int], window: ClosedWindow) -> Verdict | None:
+        """The detector's judgement of one window against the counts before it: its only call."""
+        return evaluate(history, window.count, self._config, window.window_s)
 
     async def handle(self, entries: Sequence[Entry]) -> Outcome:
         outcome = Outcome()
@@ -111,20 +148,29 @@ class AnomalyHandler:
         if by_series:
             with transient_db():
                 async with self._pool.connection() as conn, conn.transaction():
-                    verdicts = await self._apply(conn, by_series)
+                    verdicts, changes = await self._apply(conn, by_series)
             for verdict in verdicts:
                 self._metrics.anomalies.labels(verdict.kind).inc()
+            for key in changes.resolved:
+                self._metrics.resolved(key)
+            for key in changes.opened:
+                self._metrics.opened(key)
+            if changes.enqueued:
+                self._on_enqueued()
         return outcome
 
     async def _apply(
         self, conn: psycopg.AsyncConnection[Any], by_series: dict[tuple[str, str], list[ClosedWindow]]
-    ) -> list[Verdict]:
+    ) -> tuple[list[Verdict], IncidentChanges]:
         keys = sorted(by_series)
         cur = await conn.execute(_LOAD, ([s for s, _ in keys], [t for _, t in keys]))
         states = {
             (source, type_): SeriesState(last, history, self._keep)
             for source, type_, last, history in await cur.fetchall()
         }
+        book = IncidentBook(self._resolve_after, await incident_store.load_open(conn, keys))
+        was_open = {incident_store.identity(i) for i in book.open_incidents()}
+        transitions: list[Transition] = []
         # The verdict of each window judged in this batch, by window: a revision later in the batch
         # replaces the one before it. New verdicts (not revisions) are what the metric counts.
         judged: dict[tuple[str, str, datetime], Verdict | None] = {}
@@ -141,13 +187,17 @@ class AnomalyHandler:
                         continue  # a repeat, or a revision too old to judge again
                     # Late events changed the count: the window is judged again, the old verdict goes.
                     revised.add(at)
-                    judged[at] = evaluate(prior, window.count, self._config, window.window_s)
+                    verdict = self._judge(prior, window)
+                    transitions += book.revise(
+                        key, window.window_start, window.window_s, verdict, latest_window_start=state.last
+                    )
                 else:
-                    verdict = evaluate(state.counts(), window.count, self._config, window.window_s)
+                    verdict = self._judge(state.counts(), window)
                     state.append(window)
-                    judged[at] = verdict
                     if verdict is not None:
                         first_verdicts.append(verdict)
+                    transitions += book.observe(key, window.window_start, window.window_s, verdict)
+                judged[at] = verdict
                 windows[at] = window
         anomaly_rows = []
         for at, verdict in judged.items():
@@ -176,4 +226,38 @@ class AnomalyHandler:
                 await c.executemany(_RETRACT, sorted(revised))
             if anomaly_rows:
                 await c.executemany(_ANOMALY, anomaly_rows)
-        return first_verdicts
+        changes = await self._save_incidents(conn, book, transitions, was_open)
+        return first_verdicts, changes
+
+    async def _save_incidents(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        book: IncidentBook,
+        transitions: list[Transition],
+        was_open: set[incident_store.Identity],
+    ) -> IncidentChanges:
+        resolved = {incident_store.identity(t.incident): t.incident for t in transitions if t.kind == "resolved"}
+        still_open = {incident_store.identity(i): i for i in book.open_incidents()}
+        ids = await incident_store.save(conn, [*resolved.values(), *still_open.values()])
+        # Only what was committed open before and is resolved now, or is open now and was not
+        # before, changes what on-call sees: an incident opened and retracted within one batch
+        # never pages, and a held one is re-sent on the sender's schedule anyway.
+        changes = IncidentChanges(
+            opened=[i.key for ident, i in still_open.items() if ident not in was_open],
+            resolved=[i.key for ident, i in resolved.items() if ident in was_open],
+        )
+        if self._outbox:
+            due = [ids[ident] for ident in still_open if ident not in was_open]
+            due += [ids[ident] for ident in resolved if ident in was_open]
+            await incident_store.enqueue(conn, due)
+            changes.enqueued = len(due)
+        return changes
+
+
+@dataclass
+class IncidentChanges:
+    """What a batch changed that the gauge and the alert sender must hear of, after the commit."""
+
+    opened: list[IncidentKey] = field(default_factory=list)
+    resolved: list[IncidentKey] = field(default_factory=list)
+    enqueued: int = 0

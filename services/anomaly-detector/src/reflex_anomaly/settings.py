@@ -16,3 +16,16 @@ class AnomalySettings(WorkerSettings):
     threshold_sigmas: float = Field(default=4.0, gt=0)
     # A zero window is "silence" only where the baseline expects at least this many events.
     silence_min_expected: float = Field(default=3.0, gt=0)
+    # An open incident resolves after this many windows in a row without its kind of verdict.
+    resolve_after_windows: int = Field(default=10, ge=1)
+    # Alertmanager to deliver incidents to (its base URL; alerts go to /api/v2/alerts). Unset: no
+    # delivery, and the reflex_anomaly_open gauge alone tells Prometheus.
+    alertmanager_url: str = ""
+    # A firing alert is re-sent this often, each time valid for four times as long (endsAt).
+    alert_resend_interval_s: float = Field(default=60.0, gt=0)
+    # A failed delivery is retried after this, doubling per failure up to alert_retry_max_s.
+    alert_retry_initial_s: float = Field(default=1.0, gt=0)
+    alert_retry_max_s: float = Field(default=60.0, gt=0)
+    alertmanager_timeout_s: float = Field(default=5.0, gt=0)
+    # The runbook_url annotation of every alert.
+    alert_runbook_url: str = "docs/runbooks/ReflexAnomaly.md"
