@@ -18,13 +18,14 @@ from typing import Any
 
 import orjson
 import psycopg
+import structlog
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from psycopg_pool import AsyncConnectionPool
 
 from reflex_anomaly import incident_store
 from reflex_anomaly.detector import DetectorConfig, Verdict, evaluate
-from reflex_anomaly.incidents import IncidentBook, IncidentKey, Transition
+from reflex_anomaly.incidents import DEFAULT_RESOLVE_AFTER_WINDOWS, IncidentBook, IncidentKey, Transition
 from reflex_common.db import transient_db
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import ClosedWindow
@@ -114,7 +115,7 @@ class AnomalyHandler:
         metrics: AnomalyMetrics,
         tracer: Tracer,
         *,
-        resolve_after_windows: int = 10,
+        resolve_after_windows: int = DEFAULT_RESOLVE_AFTER_WINDOWS,
         outbox: bool = False,
         on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
@@ -128,6 +129,7 @@ class AnomalyHandler:
         # sender is woken once they are committed.
         self._outbox = outbox
         self._on_enqueued = on_enqueued
+        self._log = structlog.get_logger("anomaly")
 
     def _judge(self, history: Sequence[int], window: ClosedWindow) -> Verdict | None:
         """The detector's judgement of one window against the counts before it: its only call."""
@@ -153,8 +155,10 @@ class AnomalyHandler:
                 self._metrics.anomalies.labels(verdict.kind).inc()
             for key in changes.resolved:
                 self._metrics.resolved(key)
+                self._log.info("incident_resolved", source=key[0], type=key[1], kind=key[2])
             for key in changes.opened:
                 self._metrics.opened(key)
+                self._log.info("incident_opened", source=key[0], type=key[1], kind=key[2])
             if changes.enqueued:
                 self._on_enqueued()
         return outcome

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from reflex_anomaly.incidents import DEFAULT_RESOLVE_AFTER_WINDOWS
 from reflex_common.settings import WorkerSettings
 
 
@@ -17,7 +18,7 @@ class AnomalySettings(WorkerSettings):
     # A zero window is "silence" only where the baseline expects at least this many events.
     silence_min_expected: float = Field(default=3.0, gt=0)
     # An open incident resolves after this many windows in a row without its kind of verdict.
-    resolve_after_windows: int = Field(default=10, ge=1)
+    resolve_after_windows: int = Field(default=DEFAULT_RESOLVE_AFTER_WINDOWS, ge=1)
     # Alertmanager to deliver incidents to (its base URL; alerts go to /api/v2/alerts). Unset: no
     # delivery, and the reflex_anomaly_open gauge alone tells Prometheus.
     alertmanager_url: str = ""
