@@ -4,9 +4,10 @@ private port), and kept with backoff while Alertmanager cannot be reached."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,6 +88,25 @@ async def record(pool: AsyncConnectionPool, incident: Incident) -> int:
     return incident_id
 
 
+@contextlib.asynccontextmanager
+async def running(sender: AlertSender) -> AsyncIterator[None]:
+    """The sender's side task, running until the block ends."""
+    task = asyncio.create_task(sender.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def until(condition: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
 async def outbox_rows(db: str) -> list[tuple[Any, ...]]:
     async with await psycopg.AsyncConnection.connect(db) as conn:
         cur = await conn.execute(
@@ -96,11 +116,11 @@ async def outbox_rows(db: str) -> list[tuple[Any, ...]]:
         return await cur.fetchall()
 
 
-async def active_alerts(session: aiohttp.ClientSession, am: AlertmanagerProcess) -> list[dict[str, Any]]:
+async def active_alerts(session: aiohttp.ClientSession, am: AlertmanagerProcess, source: str) -> list[dict[str, Any]]:
     async with session.get(f"{am.url}/api/v2/alerts") as response:
         assert response.status == 200
         alerts: list[dict[str, Any]] = await response.json()
-    return [a for a in alerts if a["labels"].get("alertname") == "ReflexAnomaly"]
+    return [a for a in alerts if a["labels"].get("alertname") == "ReflexAnomaly" and a["labels"]["source"] == source]
 
 
 @pytest.mark.slow
@@ -111,7 +131,7 @@ async def test_a_firing_incident_reaches_alertmanager_and_its_resolution_ends_it
     opened, resolved = incidents_of("shop-1")
     await record(pool, opened)
     assert await sender.deliver_due() == 1
-    (alert,) = [a for a in await active_alerts(session, alertmanager) if a["labels"]["source"] == "shop-1"]
+    (alert,) = await active_alerts(session, alertmanager, "shop-1")
     assert alert["labels"] == {
         "alertname": "ReflexAnomaly",
         "source": "shop-1",
@@ -131,7 +151,7 @@ async def test_a_firing_incident_reaches_alertmanager_and_its_resolution_ends_it
 
     await record(pool, resolved)
     assert await sender.deliver_due() == 1
-    assert [a for a in await active_alerts(session, alertmanager) if a["labels"]["source"] == "shop-1"] == []
+    assert await active_alerts(session, alertmanager, "shop-1") == []
     assert await outbox_rows(migrated_db) == []  # a resolution is sent once
 
 
@@ -142,21 +162,14 @@ async def test_a_firing_alert_is_re_sent_with_a_later_end_before_its_end_passes(
     sender = sender_to(pool, session, alertmanager.url, resend_interval_s=0.2)
     await record(pool, incidents_of("shop-2")[0])
     assert await sender.deliver_due() == 1
-    (first,) = [a for a in await active_alerts(session, alertmanager) if a["labels"]["source"] == "shop-2"]
-    task = asyncio.create_task(sender.run())
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            (alert,) = [a for a in await active_alerts(session, alertmanager) if a["labels"]["source"] == "shop-2"]
-            if alert["endsAt"] > first["endsAt"]:
-                break
-            assert time.monotonic() < deadline, "the firing alert was not re-sent"
-            await asyncio.sleep(0.05)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    assert alert["startsAt"] == first["startsAt"]  # the same alert, kept alive
+    (first,) = await active_alerts(session, alertmanager, "shop-2")
+
+    async def re_sent() -> bool:
+        (alert,) = await active_alerts(session, alertmanager, "shop-2")
+        return bool(alert["endsAt"] > first["endsAt"] and alert["startsAt"] == first["startsAt"])
+
+    async with running(sender):
+        await until(re_sent, "the firing alert to be re-sent with a later end")
 
 
 async def test_an_unreachable_alertmanager_keeps_the_alert_and_backs_off_exponentially(
@@ -195,3 +208,23 @@ async def test_a_delivery_of_an_older_version_does_not_settle_a_newer_one(
     async with pool.connection() as conn, conn.transaction():
         (due,) = await outbox.claim(conn, 10, lease_s=30)
     assert due.incident.resolution == "recovered" and due.version == 2
+
+
+@pytest.mark.slow
+async def test_an_alert_raised_while_alertmanager_is_down_arrives_once_it_is_back(
+    pool: AsyncConnectionPool, session: aiohttp.ClientSession, alertmanager: AlertmanagerProcess, migrated_db: str
+) -> None:
+    alertmanager.stop()
+    sender = sender_to(pool, session, alertmanager.url, retry_initial_s=0.1, retry_max_s=0.5)
+    await record(pool, incidents_of("shop-5")[0])
+
+    async def failed_twice() -> bool:
+        return bool((await outbox_rows(migrated_db))[0][1] >= 2)
+
+    async def arrived() -> bool:
+        return bool(await active_alerts(session, alertmanager, "shop-5"))
+
+    async with running(sender):
+        await until(failed_twice, "two failed deliveries, the alert kept")
+        alertmanager.start()
+        await until(arrived, "the alert to arrive once Alertmanager is back")
