@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from reflex_anomaly.detector import Band, Verdict
 from reflex_anomaly.incidents import IncidentBook, Transition
 
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
@@ -18,8 +18,25 @@ def at(i: int) -> datetime:
     return T0 + timedelta(minutes=i)
 
 
-def verdict(kind: str, observed: int) -> Verdict:
-    return Verdict(kind, observed, Band(100.0, 60.0, 140.0, 10.0), f"{kind} of {observed}")  # type: ignore[arg-type]
+@dataclass(frozen=True)
+class Band:
+    expected: float = 100.0
+    lower: float = 60.0
+    upper: float = 140.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the book needs of any detector's verdict (incidents.VerdictLike), and nothing more."""
+
+    kind: str
+    observed: float
+    band: Band
+    explanation: str
+
+
+def verdict(kind: str, observed: float) -> Verdict:
+    return Verdict(kind, observed, Band(), f"{kind} of {observed:g}")
 
 
 def feed(book: IncidentBook, values: list[Verdict | None], start: int = 0) -> list[list[Transition]]:
