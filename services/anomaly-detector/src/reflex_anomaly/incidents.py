@@ -194,8 +194,6 @@ class IncidentBook:
     def from_state(cls, state: dict[str, Any]) -> IncidentBook:
         return cls(int(state["resolve_after_windows"]), [Incident.from_json(i) for i in state["open"]])
 
-    # -- the transitions -------------------------------------------------------------------------
-
     def _open_new(
         self,
         series: SeriesKey,
