@@ -28,6 +28,8 @@ PURE = [
     ROOT / "services/ingress/src/reflex_ingress/sources",
     ROOT / "services/metric-worker/src/reflex_metrics/windowing.py",
     ROOT / "services/anomaly-detector/src/reflex_anomaly/detector.py",
+    ROOT / "services/anomaly-detector/src/reflex_anomaly/incidents.py",
+    ROOT / "services/anomaly-detector/src/reflex_anomaly/alerts.py",
 ]
 
 

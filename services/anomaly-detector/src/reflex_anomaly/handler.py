@@ -1,24 +1,31 @@
-"""The anomaly-detector's batch handler: per-series state in Postgres, verdicts into `anomalies`.
+"""The anomaly-detector's batch handler: per-series state in Postgres, verdicts into `anomalies`,
+incidents into `incidents` (and the alert outbox).
 
 Each window is judged once: a window at or before the series' last one is a repeat (the
 metric-worker may send a window twice) unless it is a revision — late events changed its count —
 which corrects the stored history and judges that window again against the windows before it,
-replacing its earlier verdict. State and anomalies are written in one transaction."""
+replacing its earlier verdict. Every judged window then goes through the incident lifecycle
+(`incidents.IncidentBook`). State, anomalies, incidents and outbox rows are written in one
+transaction."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import psycopg
+import structlog
 from opentelemetry.trace import Tracer
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from psycopg_pool import AsyncConnectionPool
 
+from reflex_anomaly import incident_store
 from reflex_anomaly.detector import DetectorConfig, Judgement, SeriesDetector, Verdict
+from reflex_anomaly.incidents import DEFAULT_RESOLVE_AFTER_WINDOWS, IncidentBook, IncidentKey, Transition
 from reflex_common.db import transient_db
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import ClosedWindow
@@ -52,6 +59,24 @@ ON CONFLICT (source, type, window_start, kind) DO NOTHING
 class AnomalyMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.anomalies = Counter("reflex_anomalies_total", "Anomalies flagged, by kind.", ["kind"], registry=registry)
+        self.open = Gauge(
+            "reflex_anomaly_open",
+            "1 while an incident of this kind is open for the series (a Prometheus rule can page on it).",
+            ["source", "type", "kind"],
+            registry=registry,
+        )
+
+    def restore_open(self, keys: Sequence[IncidentKey]) -> None:
+        """The gauge as the incidents table says, at start."""
+        self.open.clear()
+        for key in keys:
+            self.open.labels(*key).set(1)
+
+    def opened(self, key: IncidentKey) -> None:
+        self.open.labels(*key).set(1)
+
+    def resolved(self, key: IncidentKey) -> None:
+        self.open.remove(*key)  # (a label set not shown is no error)
 
 
 class SeriesState:
@@ -130,12 +155,22 @@ class AnomalyHandler:
         revisable_windows: int,
         metrics: AnomalyMetrics,
         tracer: Tracer,
+        *,
+        resolve_after_windows: int = DEFAULT_RESOLVE_AFTER_WINDOWS,
+        outbox: bool = False,
+        on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
         self._tracer = tracer
         self._pool = pool
         self._config = config
         self._keep = revisable_windows
         self._metrics = metrics
+        self._resolve_after = resolve_after_windows
+        # With delivery to Alertmanager on: openings and resolutions go to the outbox, and the
+        # sender is woken once they are committed.
+        self._outbox = outbox
+        self._on_enqueued = on_enqueued
+        self._log = structlog.get_logger("anomaly")
 
     async def handle(self, entries: Sequence[Entry]) -> Outcome:
         outcome = Outcome()
@@ -152,20 +187,31 @@ class AnomalyHandler:
         if by_series:
             with transient_db():
                 async with self._pool.connection() as conn, conn.transaction():
-                    verdicts = await self._apply(conn, by_series)
+                    verdicts, changes = await self._apply(conn, by_series)
             for verdict in verdicts:
                 self._metrics.anomalies.labels(verdict.kind).inc()
+            for key in changes.resolved:
+                self._metrics.resolved(key)
+                self._log.info("incident_resolved", source=key[0], type=key[1], kind=key[2])
+            for key in changes.opened:
+                self._metrics.opened(key)
+                self._log.info("incident_opened", source=key[0], type=key[1], kind=key[2])
+            if changes.enqueued:
+                self._on_enqueued()
         return outcome
 
     async def _apply(
         self, conn: psycopg.AsyncConnection[Any], by_series: dict[tuple[str, str], list[ClosedWindow]]
-    ) -> list[Verdict]:
+    ) -> tuple[list[Verdict], IncidentChanges]:
         keys = sorted(by_series)
         cur = await conn.execute(_LOAD, ([s for s, _ in keys], [t for _, t in keys]))
         states = {
             (source, type_): SeriesState(self._config, stored, self._keep)
             for source, type_, _, stored in await cur.fetchall()
         }
+        book = IncidentBook(self._resolve_after, await incident_store.load_open(conn, keys))
+        was_open = {incident_store.identity(i) for i in book.open_incidents()}
+        transitions: list[Transition] = []
         # The verdict of each window judged in this batch, by window: a revision later in the batch
         # replaces the one before it (and those of the windows after it, judged again). New verdicts
         # (not revisions) are what the metric counts.
@@ -182,12 +228,17 @@ class AnomalyHandler:
                     again = state.revise(window) if window.revision else None
                     if again is None:
                         continue  # a repeat, or a revision too old to judge again
-                    # Late events changed the count: the window (and those after it) are judged again.
+                    # Late events changed the count: the window (and those after it) are judged again,
+                    # and the incidents hear of each new judgement.
                     for at_s, judgement in again:
-                        at = (source, type_, datetime.fromtimestamp(at_s, UTC))
+                        start = datetime.fromtimestamp(at_s, UTC)
+                        at = (source, type_, start)
                         revised.add(at)
                         judged[at] = judgement.verdict
                         window_s[at] = window.window_s
+                        transitions += book.revise(
+                            key, start, window.window_s, judgement.verdict, latest_window_start=last
+                        )
                 else:
                     verdict = state.observe(window).verdict
                     at = (source, type_, window.window_start)
@@ -195,6 +246,7 @@ class AnomalyHandler:
                     window_s[at] = window.window_s
                     if verdict is not None:
                         first_verdicts.append(verdict)
+                    transitions += book.observe(key, window.window_start, window.window_s, verdict)
         anomaly_rows = []
         for at, verdict in judged.items():
             if verdict is not None:
@@ -224,4 +276,38 @@ class AnomalyHandler:
                 await c.executemany(_RETRACT, sorted(revised))
             if anomaly_rows:
                 await c.executemany(_ANOMALY, anomaly_rows)
-        return first_verdicts
+        changes = await self._save_incidents(conn, book, transitions, was_open)
+        return first_verdicts, changes
+
+    async def _save_incidents(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        book: IncidentBook,
+        transitions: list[Transition],
+        was_open: set[incident_store.Identity],
+    ) -> IncidentChanges:
+        resolved = {incident_store.identity(t.incident): t.incident for t in transitions if t.kind == "resolved"}
+        still_open = {incident_store.identity(i): i for i in book.open_incidents()}
+        ids = await incident_store.save(conn, [*resolved.values(), *still_open.values()])
+        # Only what was committed open before and is resolved now, or is open now and was not
+        # before, changes what on-call sees: an incident opened and retracted within one batch
+        # never pages, and a held one is re-sent on the sender's schedule anyway.
+        changes = IncidentChanges(
+            opened=[i.key for ident, i in still_open.items() if ident not in was_open],
+            resolved=[i.key for ident, i in resolved.items() if ident in was_open],
+        )
+        if self._outbox:
+            due = [ids[ident] for ident in still_open if ident not in was_open]
+            due += [ids[ident] for ident in resolved if ident in was_open]
+            await incident_store.enqueue(conn, due)
+            changes.enqueued = len(due)
+        return changes
+
+
+@dataclass
+class IncidentChanges:
+    """What a batch changed that the gauge and the alert sender must hear of, after the commit."""
+
+    opened: list[IncidentKey] = field(default_factory=list)
+    resolved: list[IncidentKey] = field(default_factory=list)
+    enqueued: int = 0
