@@ -1,8 +1,12 @@
-"""Writes the Kubernetes copies of the monitoring files: `uv run python scripts/render_monitoring.py`.
+"""Writes the generated monitoring files: `uv run python scripts/render_monitoring.py`.
 
-kustomize reads nothing outside deploy/k8s/base, so the base carries copies of what deploy/monitoring
-holds: the alert rules of deploy/monitoring/rules/*.yaml as one PrometheusRule. Edit the sources,
-run this, commit both; tests/monitoring fails while a copy differs from what this writes.
+- deploy/monitoring/grafana/reflexagent.json: the Grafana dashboard defined in scripts/dashboard.py;
+- deploy/k8s/base/monitoring/: the copies kustomize needs (it reads nothing outside the base): the
+  alert rules of deploy/monitoring/rules/*.yaml as one PrometheusRule, and the dashboard as a
+  ConfigMap with the Grafana sidecar's label (`grafana_dashboard: "1"`).
+
+Edit the rules or scripts/dashboard.py, run this, commit everything; tests/monitoring fails while a
+generated file differs from what this writes.
 
     uv run python scripts/render_monitoring.py [--check]   # --check: exit 1 if a copy is stale
 """
@@ -10,16 +14,20 @@ run this, commit both; tests/monitoring fails while a copy differs from what thi
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+from dashboard import dashboard
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "monitoring" / "rules"
 BASE = ROOT / "deploy" / "k8s" / "base" / "monitoring"
 PROMETHEUS_RULE = BASE / "prometheusrule.yaml"
+DASHBOARD = ROOT / "deploy" / "monitoring" / "grafana" / "reflexagent.json"
+DASHBOARD_CONFIGMAP = BASE / "dashboard-configmap.yaml"
 
 LABELS = {"app.kubernetes.io/name": "reflexagent", "app.kubernetes.io/component": "monitoring"}
 
@@ -53,9 +61,32 @@ def prometheus_rule() -> str:
     return _header("The alert rules as a PrometheusRule", "deploy/monitoring/rules/*.yaml") + body
 
 
+def dashboard_json() -> str:
+    return json.dumps(dashboard(), indent=2, ensure_ascii=False) + "\n"
+
+
+def dashboard_configmap() -> str:
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "reflexagent-dashboard",
+            # The Grafana sidecar (kube-prometheus-stack, the grafana chart) loads ConfigMaps with this label.
+            "labels": {**LABELS, "grafana_dashboard": "1"},
+        },
+        "data": {"reflexagent.json": dashboard_json()},
+    }
+    body = yaml.dump(configmap, Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)
+    return _header("The Grafana dashboard as a ConfigMap", "scripts/dashboard.py") + body
+
+
 def rendered() -> dict[Path, str]:
     """Every generated file and the text it must have."""
-    return {PROMETHEUS_RULE: prometheus_rule()}
+    return {
+        PROMETHEUS_RULE: prometheus_rule(),
+        DASHBOARD: dashboard_json(),
+        DASHBOARD_CONFIGMAP: dashboard_configmap(),
+    }
 
 
 def main() -> int:

@@ -437,6 +437,14 @@ def test_alert_rules_ship_as_a_prometheus_rule(rendered: Rendered) -> None:
         assert re.fullmatch(jobs.group(1), service["metadata"]["name"]), service["metadata"]["name"]
 
 
+def test_the_dashboard_ships_for_the_grafana_sidecar(rendered: Rendered) -> None:
+    """A ConfigMap with the sidecar's label whose one key is deploy/monitoring/grafana/reflexagent.json."""
+    configmap = rendered.get("ConfigMap", "reflexagent-dashboard")
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = ROOT / "deploy" / "monitoring" / "grafana" / "reflexagent.json"
+    assert configmap["data"] == {"reflexagent.json": dashboard.read_text()}
+
+
 # -- secrets and configuration --------------------------------------------------------------------
 
 

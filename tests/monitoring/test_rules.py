@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -37,6 +38,7 @@ def rule_tests() -> list[Path]:
 
 
 def render_script() -> ModuleType:
+    sys.path.insert(0, str(ROOT / "scripts"))  # it imports scripts/dashboard.py beside it
     spec = importlib.util.spec_from_file_location("render_monitoring", ROOT / "scripts" / "render_monitoring.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
