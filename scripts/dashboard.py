@@ -201,9 +201,9 @@ ROWS: list[tuple[str, list[dict[str, Any]]]] = [
             ),
             timeseries(
                 "Consumers per group",
-                [("count by (group) (reflex_consumer_in_flight_entries)", "{{group}}")],
+                [("count by (group) (reflex_stream_lag_entries)", "{{group}}")],
                 "short",
-                "Running consumers (replicas) of each group.",
+                "Running consumers (replicas) of each group: each reports its stream's gauges every STATS_INTERVAL_S.",
             ),
             timeseries(
                 "Batch time",

@@ -108,7 +108,6 @@ def test_dashboard_covers_what_on_call_asks() -> None:
         "reflex_stream_pending_entries",
         "reflex_stream_oldest_pending_age_seconds",
         "reflex_stream_dlq_entries",
-        "reflex_consumer_in_flight_entries",
         "reflex_anomaly_open",
     ):
         assert name in used, name

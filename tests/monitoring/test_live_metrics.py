@@ -67,6 +67,14 @@ def test_stream_gauges_include_the_length(scrapes: dict[str, Scrape]) -> None:
     assert processor.value("reflex_stream_length_entries", group="event-processor") == ACCEPTED
 
 
+@pytest.mark.parametrize("worker", ["event-processor", "metric-worker", "anomaly-detector"])
+def test_every_worker_reports_its_groups_stream_gauges(scrapes: dict[str, Scrape], worker: str) -> None:
+    """One series per replica and gauge: what the dashboard counts as the group's consumers."""
+    for name in ("reflex_stream_lag_entries", "reflex_stream_pending_entries", "reflex_stream_length_entries"):
+        (series,) = [s for s in scrapes[worker].samples if s.name == name]
+        assert series.labels["group"] == worker, series
+
+
 def test_the_ingress_health_port_is_not_ready_while_redis_is_down(tmp_path: Path) -> None:
     """An ingress on a Redis of its own, killed under it: the health port answers 503 like the webhook
     port's /readyz, and reflex_ready drops to 0."""
