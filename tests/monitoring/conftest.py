@@ -16,10 +16,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 
 from livekit import ACCEPTED, REJECTED, SERVICES, LiveServices, Scrape, live_services
-from promkit import Promtool
+from promkit import TRANSCRIPT, Promtool
 from promkit import promtool as find_promtool
 
 from reflex_common.testing import delete_prefix, scratch_database, unique_prefix
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The promtool runs (rules checked and unit-tested, expressions parsed, metrics linted), in the
+    test run's output."""
+    if TRANSCRIPT:
+        terminalreporter.section("promtool")
+        for text in TRANSCRIPT:
+            terminalreporter.write_line(text)
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,16 @@ RUNBOOKS = ROOT / "docs" / "runbooks"
 DEBIAN_PACKAGE = "prometheus"
 
 
+# What the promtool runs said, shown at the end of the test run (conftest's terminal summary).
+TRANSCRIPT: list[str] = []
+
+
+def show(text: str) -> None:
+    """Keep `text` for the end-of-run summary (and print it, for `pytest -s`)."""
+    TRANSCRIPT.append(text.strip("\n"))
+    print("\n" + text)
+
+
 @dataclass(frozen=True)
 class Promtool:
     path: Path | None

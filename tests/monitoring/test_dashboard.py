@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from livekit import Scrape
-from promkit import MONITORING, ROOT, Promtool, rule_groups
+from promkit import MONITORING, ROOT, Promtool, rule_groups, show
 
 DASHBOARD = MONITORING / "grafana" / "reflexagent.json"
 # Made by Prometheus itself for every scrape target, never exported by a service.
@@ -123,7 +123,7 @@ def test_every_expression_parses(promtool: Promtool, tmp_path: Path) -> None:
     path = tmp_path / "expressions.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard-and-rules", "rules": rules}]}))
     result = promtool.run("check", "rules", str(path))
-    print(f"\n$ promtool check rules <{len(rules)} dashboard and rule expressions>\n{result.stdout}{result.stderr}")
+    show(f"$ promtool check rules <{len(rules)} dashboard and rule expressions>\n{result.stdout}{result.stderr}")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout
 
@@ -150,7 +150,7 @@ def test_every_metric_named_is_exported_by_the_live_services(scrapes: dict[str, 
         missing.append(f"dashboard variable: {name}")
     assert not missing, "names no service exports:\n" + "\n".join(missing)
     used = set().union(*(metric_names(e) for _, e in all_expressions()))
-    print(f"\n{len(used)} metric names in {len(all_expressions())} expressions, {len(exported)} exported")
+    show(f"{len(used)} metric names in {len(all_expressions())} expressions, {len(exported)} exported")
     # The documented exceptions are really used, and really not exported yet (else: drop them here).
     assert FROM_OTHER_BRANCHES <= used and PROMETHEUS_MADE <= used
     assert not (FROM_OTHER_BRANCHES & exported), "exported now: remove from FROM_OTHER_BRANCHES"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from livekit import ACCEPTED, REJECTED, SERVICES, Scrape, http, live_services
-from promkit import Promtool
+from promkit import Promtool, show
 
 from reflex_common.testing import start_redis_process, unique_prefix
 
@@ -99,7 +99,7 @@ def test_the_ingress_health_port_is_not_ready_while_redis_is_down(tmp_path: Path
 def test_promtool_finds_nothing_to_lint(scrapes: dict[str, Scrape], service: str, promtool: Promtool) -> None:
     """`promtool check metrics` (Prometheus's naming and help conventions) over the whole scrape."""
     result = promtool.run("check", "metrics", stdin=scrapes[service].text)
-    print(f"\n$ curl -s <{service}>/metrics | promtool check metrics  # exit {result.returncode}")
+    show(f"$ curl -s <{service}>/metrics | promtool check metrics  # exit {result.returncode}")
     assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stdout + result.stderr
 
 

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 import yaml
-from promkit import ROOT, RULE_TESTS, Promtool, alerts, rule_files
+from promkit import ROOT, RULE_TESTS, Promtool, alerts, rule_files, show
 
 # Every alert the on-call kit needs (issue 8): streams, ingress, services, anomalies.
 EXPECTED_ALERTS = {
@@ -82,7 +82,7 @@ def test_every_rule_file_has_its_unit_tests() -> None:
 @pytest.mark.slow
 def test_promtool_checks_the_rule_files(promtool: Promtool) -> None:
     result = promtool.run("check", "rules", *map(str, rule_files()))
-    print(f"\n$ promtool check rules deploy/monitoring/rules/*.yaml\n{result.stdout}{result.stderr}")
+    show(f"$ promtool check rules deploy/monitoring/rules/*.yaml\n{result.stdout}{result.stderr}")
     assert result.returncode == 0, result.stdout + result.stderr
     found = sum(int(n) for n in re.findall(r"SUCCESS: (\d+) rules found", result.stdout))
     assert found == len(alerts())
@@ -91,7 +91,7 @@ def test_promtool_checks_the_rule_files(promtool: Promtool) -> None:
 @pytest.mark.slow
 def test_promtool_unit_tests_pass(promtool: Promtool) -> None:
     result = promtool.run("test", "rules", *map(str, rule_tests()))
-    print(f"\n$ promtool test rules tests/monitoring/rules/*.test.yaml\n{result.stdout}{result.stderr}")
+    show(f"$ promtool test rules tests/monitoring/rules/*.test.yaml\n{result.stdout}{result.stderr}")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(rule_tests())
 
