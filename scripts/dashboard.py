@@ -45,7 +45,7 @@ def timeseries(
     }
 
 
-def stat(title: str, expr: str, unit: str, description: str, *, red_above: float = 0) -> dict[str, Any]:
+def stat(title: str, expr: str, unit: str, description: str, *, red_from: float = 1) -> dict[str, Any]:
     return {
         "type": "stat",
         "title": title,
@@ -57,7 +57,7 @@ def stat(title: str, expr: str, unit: str, description: str, *, red_above: float
                 "unit": unit,
                 "thresholds": {
                     "mode": "absolute",
-                    "steps": [{"color": "green", "value": None}, {"color": "red", "value": red_above + 1e-9}],
+                    "steps": [{"color": "green", "value": None}, {"color": "red", "value": red_from}],
                 },
             },
             "overrides": [],
