@@ -8,6 +8,7 @@ they come from uv's cache).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -41,7 +42,12 @@ CR_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda.sh" / "scaledobject_v1alpha1.json",
     ("keda.sh/v1alpha1", "TriggerAuthentication"): SCHEMAS / "keda.sh" / "triggerauthentication_v1alpha1.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): SCHEMAS / "monitoring.coreos.com" / "servicemonitor_v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): SCHEMAS / "monitoring.coreos.com" / "prometheusrule_v1.json",
 }
+# Patterns of those schemas written in Go's regexp syntax, which the validators' ECMAScript regexes
+# cannot compile, and the same language in ECMAScript: the schema files stay as published, and the
+# validators get a copy with these replaced (`ecma_schema`).
+GO_PATTERNS = {"^(?i)(abort|warn)?$": "^([Aa][Bb][Oo][Rr][Tt]|[Ww][Aa][Rr][Nn])?$"}
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,24 @@ def uv_tool(pin: str, command: str, *args: str, cwd: Path = ROOT, timeout_s: flo
     if result.returncode != 0 and ("Failed to" in result.stderr or "No solution found" in result.stderr):
         raise AssertionError(f"could not install {pin} from PyPI with uv:\n{result.shown}")
     return result
+
+
+def ecma_schema(schema: Path, workdir: Path) -> Path:
+    """`schema`, or a copy in `workdir` with its Go-only patterns rewritten (GO_PATTERNS)."""
+    text = schema.read_text()
+    if not any(json.dumps(go) in text for go in GO_PATTERNS):
+        return schema
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: GO_PATTERNS.get(v, v) if k == "pattern" else rewrite(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        return node
+
+    copy = workdir / f"ecma-{schema.name}"
+    copy.write_text(json.dumps(rewrite(json.loads(text))))
+    return copy
 
 
 # -- rendering -------------------------------------------------------------------------------------

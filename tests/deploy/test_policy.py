@@ -420,6 +420,31 @@ def test_a_service_monitor_per_service(rendered: Rendered) -> None:
         assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics"
 
 
+def test_alert_rules_ship_as_a_prometheus_rule(rendered: Rendered) -> None:
+    """The PrometheusRule carries exactly the rules of deploy/monitoring/rules, and its `up` alert
+    names the jobs the ServiceMonitors make (the Prometheus Operator names a job after the Service)."""
+    rule = rendered.get("PrometheusRule", "reflexagent")
+    files = sorted((ROOT / "deploy" / "monitoring" / "rules").glob("*.yaml"))
+    assert rule["spec"]["groups"] == [g for path in files for g in yaml.safe_load(path.read_text())["groups"]]
+    (down,) = [r for g in rule["spec"]["groups"] for r in g["rules"] if r.get("alert") == "ReflexServiceDown"]
+    jobs = re.search(r'job=~"([^"]+)"', down["expr"])
+    assert jobs, down["expr"]
+    for monitor in rendered.of_kind("ServiceMonitor"):
+        assert "jobLabel" not in monitor["spec"], monitor["metadata"]["name"]
+        (service,) = [
+            s for s in rendered.of_kind("Service") if selects(monitor["spec"]["selector"], s["metadata"]["labels"])
+        ]
+        assert re.fullmatch(jobs.group(1), service["metadata"]["name"]), service["metadata"]["name"]
+
+
+def test_the_dashboard_ships_for_the_grafana_sidecar(rendered: Rendered) -> None:
+    """A ConfigMap with the sidecar's label whose one key is deploy/monitoring/grafana/reflexagent.json."""
+    configmap = rendered.get("ConfigMap", "reflexagent-dashboard")
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = ROOT / "deploy" / "monitoring" / "grafana" / "reflexagent.json"
+    assert configmap["data"] == {"reflexagent.json": dashboard.read_text()}
+
+
 # -- secrets and configuration --------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from deploykit import (
     SERVICES,
     Rendered,
     ToolRun,
+    ecma_schema,
     uv_tool,
 )
 
@@ -97,7 +98,7 @@ def test_custom_resources_match_their_schemas(rendered: Rendered, tmp_path: Path
         for obj in custom:
             if (obj["apiVersion"], obj["kind"]) == key:
                 files.append(write_all(tmp_path / f"{obj['kind']}-{obj['metadata']['name']}.yaml", [obj]))
-        result = check_jsonschema(CR_SCHEMAS[key], files)
+        result = check_jsonschema(ecma_schema(CR_SCHEMAS[key], tmp_path), files)
         report(result)
         assert result.returncode == 0, result.shown
 
@@ -107,6 +108,14 @@ def test_scaled_object_schema_rejects_numeric_metadata(rendered_all: dict[str, R
     scaled["spec"]["triggers"][0]["metadata"]["lagCount"] = 500
     path = write_all(tmp_path / "numeric.yaml", [scaled])
     result = check_jsonschema(CR_SCHEMAS[("keda.sh/v1alpha1", "ScaledObject")], [path])
+    assert result.returncode != 0, result.shown
+
+
+def test_prometheus_rule_schema_rejects_a_bad_duration(rendered_all: dict[str, Rendered], tmp_path: Path) -> None:
+    rule = copy.deepcopy(rendered_all["prod"].get("PrometheusRule", "reflexagent"))
+    rule["spec"]["groups"][0]["rules"][0]["for"] = "five minutes"
+    path = write_all(tmp_path / "bad-for.yaml", [rule])
+    result = check_jsonschema(ecma_schema(CR_SCHEMAS[("monitoring.coreos.com/v1", "PrometheusRule")], tmp_path), [path])
     assert result.returncode != 0, result.shown
 
 

@@ -17,10 +17,11 @@ class WorkerProcess:
     def __init__(self, module: str, env: dict[str, str], log: Path) -> None:
         self.module = module
         self.log = log
+        self.health_port = int(env.get("HEALTH_PORT") or free_port())
         self._log_file = log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module],
-            env={**os.environ, **env, "HEALTH_PORT": str(free_port())},
+            env={**os.environ, **env, "HEALTH_PORT": str(self.health_port)},
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )

@@ -267,6 +267,7 @@ async def test_stream_gauges_report_lag_pending_age_dlq_and_trimmed(
     assert age_s is not None and 0 <= age_s < 60
     assert value("reflex_stream_dlq_entries") == 1
     assert value("reflex_stream_trimmed_entries") == 3
+    assert value("reflex_stream_length_entries") == 5
 
 
 async def test_concurrent_batches_never_hold_more_than_max_in_flight(

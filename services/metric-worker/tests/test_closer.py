@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from reflex_common.db import open_pool
 from reflex_common.keys import Keys
@@ -16,6 +17,7 @@ from reflex_common.schemas import ClosedWindow
 from reflex_common.streams.redis_stream import open_redis_streams
 from reflex_metrics.closer import WindowCloser
 from reflex_metrics.counter import count_events
+from reflex_metrics.metrics import MetricWorkerMetrics
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -33,6 +35,7 @@ async def closer(redis_url: str, migrated_db: str, key_prefix: str) -> AsyncIter
             lateness_s=5,
             max_windows_per_pass=100,
             tracer=TracerProvider().get_tracer("t"),
+            metrics=MetricWorkerMetrics(CollectorRegistry()),
         )
 
 
@@ -66,6 +69,35 @@ async def test_windows_close_with_zeros_for_silence_and_revise_for_late_events(
     await add(migrated_db, [(eid(3), "s", "push", T0 + MIN), (eid(2), "s", "push", T0)])
     revised = await closer.close(T0 + 3 * MIN + timedelta(seconds=40))
     assert summary(revised) == [("push", T0 + MIN, 1, 1)]
+
+
+async def test_the_closer_counts_windows_closed_revisions_and_late_events(migrated_db: str, redis_url: str) -> None:
+    registry = CollectorRegistry()
+    async with open_redis_streams(redis_url, 50) as (port, _), open_pool(migrated_db, 2) as pool:
+        closer = WindowCloser(
+            pool,
+            port,
+            Keys("closer-metrics").windows_stream,
+            10_000,
+            window_s=60,
+            lateness_s=5,
+            max_windows_per_pass=100,
+            tracer=TracerProvider().get_tracer("t"),
+            metrics=MetricWorkerMetrics(registry),
+        )
+        # Each event counts in its type's window and in "*", as the count handler writes them.
+        await add(migrated_db, [(eid(1), "s", "push", T0), (eid(1), "s", "*", T0)])
+        assert len(await closer.close(T0 + 3 * MIN + timedelta(seconds=5))) == 6
+        late = [(eid(n), "s", t, T0 + MIN) for n in (2, 3) for t in ("push", "*")]
+        await add(migrated_db, late)
+        assert summary(await closer.close(T0 + 3 * MIN + timedelta(seconds=30))) == [
+            ("*", T0 + MIN, 2, 1),
+            ("push", T0 + MIN, 2, 1),
+        ]
+    value = registry.get_sample_value
+    assert value("reflex_metric_worker_windows_closed_total") == 6
+    assert value("reflex_metric_worker_window_revisions_total") == 2
+    assert value("reflex_metric_worker_late_events_total", {"source": "s"}) == 2
 
 
 async def test_only_one_closer_works_at_a_time(closer: WindowCloser, migrated_db: str) -> None:

@@ -7,21 +7,44 @@ make the orchestrator restart every pod at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import orjson
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 Check = Callable[[], Awaitable[bool]]
 
 
+# How long one readiness check may take before it counts as failed (a scrape must not hang on it).
+CHECK_TIMEOUT_S = 3.0
+
+
+async def run_checks(ready_checks: Mapping[str, Check]) -> dict[str, bool]:
+    """Every check at once, each False when it fails, raises or takes over CHECK_TIMEOUT_S."""
+
+    async def one(check: Check) -> bool:
+        try:
+            return bool(await asyncio.wait_for(check(), CHECK_TIMEOUT_S))
+        except Exception:
+            return False
+
+    results = await asyncio.gather(*(one(check) for check in ready_checks.values()))
+    return dict(zip(ready_checks, results, strict=True))
+
+
 def health_app(
     registry: CollectorRegistry, ready_checks: Mapping[str, Check], alive: Callable[[], bool]
 ) -> web.Application:
+    ready = Gauge(
+        "reflex_ready", "1 while every readiness check passes (what /readyz answers), else 0.", registry=registry
+    )
+
     async def metrics(_: web.Request) -> web.Response:
+        ready.set(all((await run_checks(ready_checks)).values()))
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def livez(_: web.Request) -> web.Response:
@@ -29,13 +52,9 @@ def health_app(
         return web.json_response({"alive": ok}, status=200 if ok else 503, dumps=lambda o: orjson.dumps(o).decode())
 
     async def readyz(_: web.Request) -> web.Response:
-        results = {}
-        for name, check in ready_checks.items():
-            try:
-                results[name] = await check()
-            except Exception:
-                results[name] = False
+        results = await run_checks(ready_checks)
         ok = all(results.values())
+        ready.set(ok)
         return web.json_response(
             {"ready": ok, "checks": results}, status=200 if ok else 503, dumps=lambda o: orjson.dumps(o).decode()
         )

@@ -16,6 +16,7 @@ from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 from reflex_common.health import Check, health_app, serve
+from reflex_common.metrics_registry import service_registry
 from reflex_common.settings import WorkerSettings
 from reflex_common.telemetry import create_tracer_provider
 
@@ -70,7 +71,7 @@ async def serve_worker(
     """What a worker's `main()` runs: tracing and metrics made, the worker built by `build`, run
     until signalled, tracing flushed. Returns the exit code."""
     provider = create_tracer_provider(service)
-    registry = CollectorRegistry()
+    registry = service_registry(service)
     try:
         async with build(provider.get_tracer(service), registry) as worker:
             return await run_until_signalled(worker, registry, settings.health_port, settings.drain_grace_s)

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 import structlog
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from psycopg_pool import AsyncConnectionPool
 
 from reflex_common.db import transient_db
 from reflex_common.errors import InvalidMessage
+from reflex_common.metrics_registry import LATENCY_BUCKETS_S, observe_since_received
 from reflex_common.schemas import DomainEvent, RawEvent
 from reflex_common.streams import Entry, Outcome, Outgoing
 from reflex_common.telemetry import consumer_span
@@ -23,9 +24,16 @@ class ProcessorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.events = Counter(
             "reflex_processor_events_total",
-            "Domain events by source, kind and outcome.",
+            "Domain events by source and outcome (stored, or duplicate: already in Postgres).",
             ["source", "outcome"],
             registry=registry,
+        )
+        self.received_to_persisted = Histogram(
+            "reflex_processor_received_to_persisted_seconds",
+            "Time from the ingress receiving an event to its row committed in Postgres, by source.",
+            ["source"],
+            registry=registry,
+            buckets=LATENCY_BUCKETS_S,
         )
 
 
@@ -63,11 +71,13 @@ class EventHandler:
             async with self._pool.connection() as conn, conn.transaction():
                 stored = await store_events(conn, [(entry.id, event) for entry, event, _ in ready])
         counts: dict[tuple[str, str], int] = {}
+        received_ms: dict[str, list[int]] = {}
         for entry, event, traceparent in ready:
             outcome.done.append(entry.id)
             if event.event_id in stored:
                 outcome.forward.append(Outgoing(self._events_stream, event.to_fields(traceparent), self._maxlen))
                 counts[event.source, "stored"] = counts.get((event.source, "stored"), 0) + 1
+                received_ms.setdefault(event.source, []).append(int(event.received_at.timestamp() * 1000))
             else:
                 counts[event.source, "duplicate"] = counts.get((event.source, "duplicate"), 0) + 1
                 self._log.info(
@@ -76,4 +86,5 @@ class EventHandler:
         # One increment per (source, outcome) and batch: labels() takes a lock and hashes every time.
         for (source, result), n in counts.items():
             self._metrics.events.labels(source, result).inc(n)
+        observe_since_received(self._metrics.received_to_persisted, received_ms)
         return outcome

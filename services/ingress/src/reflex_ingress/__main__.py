@@ -9,13 +9,14 @@ import sys
 import structlog
 import uvloop
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
 from reflex_common.errors import ConfigError
 from reflex_common.health import health_app, serve
 from reflex_common.logs import configure_logging
+from reflex_common.metrics_registry import service_registry
 from reflex_common.settings import load_settings
 from reflex_common.telemetry import create_tracer_provider
+from reflex_ingress import handlers
 from reflex_ingress.app import create_app
 from reflex_ingress.settings import IngressSettings
 from reflex_ingress.sources.config import load_sources
@@ -25,10 +26,11 @@ from reflex_ingress.sources.registry import build_sources
 async def _serve(settings: IngressSettings) -> None:
     sources = build_sources(load_sources(settings.sources_file))
     provider = create_tracer_provider("reflex-ingress")
-    registry = CollectorRegistry()
+    registry = service_registry("reflex-ingress")
     app = create_app(settings, sources, provider.get_tracer("reflex_ingress"), registry)
     log = structlog.get_logger("ingress")
-    ops = health_app(registry, {}, lambda: True)
+    # The health port answers the same readiness as the webhook port's /readyz.
+    ops = health_app(registry, handlers.ready_checks(app), lambda: True)
     async with serve(ops, settings.health_port):
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10.0)
         await runner.setup()

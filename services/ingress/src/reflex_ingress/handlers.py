@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
+from reflex_common.health import Check, run_checks
 from reflex_common.ids import new_event_id
 from reflex_common.schemas import RawEvent
 from reflex_common.telemetry import context_from, records, traceparent_of, unrecorded_traceparent
@@ -87,12 +88,13 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     app = request.app
     name = request.match_info["source"]
     source = app[SOURCES].get(name)
     metrics = app[INGRESS_METRICS]
     if source is None:
-        metrics.requests.labels("unknown", "404").inc()
+        metrics.answered("unknown", 404, started)
         return _json_error(404, f"unknown source {name!r}")
     incoming = request.headers.get("traceparent")
     tracer = app[TRACER]
@@ -112,7 +114,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
             span.set_attribute("http.response.status_code", response.status)
             if response.status >= 500:
                 span.set_status(Status(StatusCode.ERROR))
-    metrics.requests.labels(name, str(response.status)).inc()
+    metrics.answered(name, response.status, started)
     return response
 
 
@@ -225,13 +227,21 @@ async def livez(request: web.Request) -> web.Response:
     return _json_error(503, "enqueuer stopped") if not alive else web.json_response({"alive": True})
 
 
+def ready_checks(app: web.Application) -> dict[str, Check]:
+    """Readiness of the ingress, for its webhook port's /readyz and its health port's alike: Redis
+    answers and the raw stream's backlog is known (false until the app has started)."""
+
+    async def redis() -> bool:
+        return REDIS in app and bool(await app[REDIS].ping())
+
+    async def backlog_known() -> bool:
+        return BACKLOG in app and app[BACKLOG].healthy
+
+    return {"redis": redis, "backlog_known": backlog_known}
+
+
 async def readyz(request: web.Request) -> web.Response:
-    checks: dict[str, bool] = {}
-    try:
-        checks["redis"] = bool(await request.app[REDIS].ping())
-    except Exception:
-        checks["redis"] = False
-    checks["backlog_known"] = request.app[BACKLOG].healthy
+    checks = await run_checks(ready_checks(request.app))
     ok = all(checks.values())
     return web.Response(
         status=200 if ok else 503, body=orjson.dumps({"ready": ok, "checks": checks}), content_type="application/json"

@@ -21,8 +21,10 @@ from psycopg_pool import AsyncConnectionPool
 from reflex_common.db import transient_db
 from reflex_common.errors import TransientError
 from reflex_common.schemas import ClosedWindow
+from reflex_common.schemas.window import ALL_TYPES
 from reflex_common.streams import Outgoing, StreamPort
 from reflex_common.telemetry import traceparent_of
+from reflex_metrics.metrics import MetricWorkerMetrics
 from reflex_metrics.windowing import close_boundary
 
 _LOCK_ID = 0x5EF1E8  # one closer at a time across metric-worker replicas
@@ -47,7 +49,7 @@ ORDER BY w.window_start, w.source, w.type
 # an event older than the first one that created its series. Both go out as revisions (at least 1),
 # which the detector knows how to take for windows at or before the last it judged.
 _REVISIONS = """
-SELECT c.source, c.type, c.window_start, c.count, greatest(c.emitted_revision + 1, 1)
+SELECT c.source, c.type, c.window_start, c.count, greatest(c.emitted_revision + 1, 1), coalesce(c.emitted_count, 0)
 FROM metric_counts c JOIN metric_series s USING (source, type)
 WHERE (c.emitted_count IS NULL OR c.count <> c.emitted_count)
   AND c.window_start < s.closed_through
@@ -81,9 +83,11 @@ class WindowCloser:
         lateness_s: float,
         max_windows_per_pass: int,
         tracer: Tracer,
+        metrics: MetricWorkerMetrics,
         clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
     ) -> None:
         self._tracer = tracer
+        self._metrics = metrics
         self._pool = pool
         self._port = port
         self._stream = windows_stream
@@ -123,10 +127,13 @@ class WindowCloser:
         params = {"boundary": boundary, "window": self._window, "max_windows": self._max_windows}
         closed: list[ClosedWindow] = []
         marks: list[tuple[object, ...]] = []
+        late: dict[str, int] = {}  # events counted since their window was sent, per source
         cur = await conn.execute(_REVISIONS)
-        for source, type_, start, count, revision in await cur.fetchall():
+        for source, type_, start, count, revision, emitted in await cur.fetchall():
             closed.append(self._window_of(source, type_, start, count, revision))
             marks.append((source, type_, start, count, count, revision))
+            if type_ != ALL_TYPES:  # each event is in its type's window and in "*": count it once
+                late[str(source)] = late.get(str(source), 0) + int(str(count)) - int(str(emitted))
         cur = await conn.execute(_NEW_WINDOWS, params)
         for source, type_, start, count in await cur.fetchall():
             closed.append(self._window_of(source, type_, start, count, 0))
@@ -139,11 +146,16 @@ class WindowCloser:
         # Send before the commit: if sending fails, nothing is marked and the next pass retries.
         traceparent = traceparent_of(trace.get_current_span())
         await self._port.publish([Outgoing(self._stream, w.to_fields(traceparent), self._maxlen) for w in closed])
+        revisions = sum(1 for w in closed if w.revision)
+        self._metrics.windows_closed.inc(len(closed) - revisions)
+        self._metrics.window_revisions.inc(revisions)
+        for source, n in late.items():
+            self._metrics.late_events.labels(source).inc(n)
         self._log.info(
             "windows_closed",
             count=len(closed),
             boundary=boundary.isoformat(),
-            revisions=sum(1 for w in closed if w.revision),
+            revisions=revisions,
         )
         return closed
 

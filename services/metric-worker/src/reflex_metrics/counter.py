@@ -15,10 +15,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from reflex_common.db import transient_db
 from reflex_common.errors import InvalidMessage
+from reflex_common.metrics_registry import observe_since_received
 from reflex_common.schemas import DomainEvent
 from reflex_common.schemas.window import ALL_TYPES
 from reflex_common.streams import Entry, Outcome
 from reflex_common.telemetry import consumer_span
+from reflex_metrics.metrics import MetricWorkerMetrics
 from reflex_metrics.windowing import window_start
 
 _STAGE = """
@@ -67,15 +69,17 @@ async def count_events(
 
 
 class CountHandler:
-    def __init__(self, pool: AsyncConnectionPool, tracer: Tracer, window_s: int) -> None:
+    def __init__(self, pool: AsyncConnectionPool, tracer: Tracer, window_s: int, metrics: MetricWorkerMetrics) -> None:
         self._pool = pool
         self._tracer = tracer
         self._window_s = window_s
+        self._metrics = metrics
 
     async def handle(self, entries: Sequence[Entry]) -> Outcome:
         outcome = Outcome()
         rows: list[tuple[str, str, str, object]] = []
         done: list[str] = []
+        received_ms: dict[str, list[int]] = {}
         for entry in entries:
             with consumer_span(self._tracer, "events process", entry.fields, {"messaging.message.id": entry.id}):
                 try:
@@ -88,9 +92,12 @@ class CountHandler:
             rows.append((event.event_id, event.source, event.type, start))
             rows.append((event.event_id, event.source, ALL_TYPES, start))
             done.append(entry.id)
+            received_ms.setdefault(event.source, []).append(int(event.received_at.timestamp() * 1000))
         if rows:
             with transient_db():
                 async with self._pool.connection() as conn, conn.transaction():
                     await count_events(conn, rows)
+            # Events counted now, or found counted by an earlier delivery (a redelivery is rare).
+            observe_since_received(self._metrics.received_to_counted, received_ms)
         outcome.done += done
         return outcome

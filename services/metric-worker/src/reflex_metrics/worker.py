@@ -12,6 +12,7 @@ from reflex_common.keys import METRICS_GROUP
 from reflex_common.worker import ConsumerWorker, consumer_worker, preparation, worker_connections
 from reflex_metrics.closer import WindowCloser
 from reflex_metrics.counter import CountHandler
+from reflex_metrics.metrics import MetricWorkerMetrics
 from reflex_metrics.settings import MetricSettings
 
 
@@ -22,6 +23,7 @@ async def create_worker(
     keys = settings.keys
     async with worker_connections(settings, "metrics") as (port, redis, pool):
         prepare = preparation(pool, port, keys.windows_stream, settings.windows_groups)
+        metrics = MetricWorkerMetrics(registry)
         closer = WindowCloser(
             pool,
             port,
@@ -31,13 +33,14 @@ async def create_worker(
             lateness_s=settings.lateness_s,
             max_windows_per_pass=settings.max_windows_per_pass,
             tracer=tracer,
+            metrics=metrics,
         )
         worker = consumer_worker(
             settings=settings,
             port=port,
             redis=redis,
             pool=pool,
-            handler=CountHandler(pool, tracer, settings.window_s),
+            handler=CountHandler(pool, tracer, settings.window_s, metrics),
             stream=keys.events_stream,
             group=METRICS_GROUP,
             registry=registry,

@@ -10,11 +10,12 @@ import psycopg
 
 from reflex_common.db import apply_migrations
 from reflex_common.settings import WorkerSettings
+from reflexctl.streams import setting
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("migrate", help="apply the Postgres migrations")
-    parser.add_argument("--database-url", help="default: DATABASE_URL")
+    parser.add_argument("--database-url", help="default: DATABASE_URL, from the environment or .run/env")
     parser.set_defaults(run=run)
 
 
@@ -24,7 +25,7 @@ async def _migrate(url: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = args.database_url or WorkerSettings().database_url
+    url = setting(args.database_url, "DATABASE_URL", WorkerSettings().database_url)
     try:
         applied = asyncio.run(_migrate(url))
     except psycopg.Error as exc:

@@ -3,15 +3,15 @@
     reflexctl send --kind stripe --url http://localhost:8080/api/v1/events/stripe \\
         --secret env:STRIPE_WEBHOOK_SECRET --body @event.json
 
-`--secret` takes a literal, `env:VAR` or `file:PATH` (prefer the last two: shell history keeps
-literals). Exits 0 on a 2xx answer, 1 on any other answer or a transport failure, 2 on bad usage.
+`--secret` takes a literal, `env:VAR` (from the environment, else from `.run/env`: see runenv.py) or
+`file:PATH` (prefer the last two: shell history keeps literals). Exits 0 on a 2xx answer, 1 on any
+other answer or a transport failure, 2 on bad usage.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import urllib.error
@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from reflexctl.runenv import RUN_ENV, lookup
 from reflexctl.signing import SIGNERS, Delivery, sign
 
 # (url, headers, body, timeout_s) -> (status, response body); raises OSError when nothing came back.
@@ -38,10 +39,13 @@ def urllib_transport(url: str, headers: Mapping[str, str], body: bytes, timeout_
 def resolve_secret(ref: str) -> str:
     """A literal, `env:VAR` or `file:PATH` (trailing newline dropped); ValueError when unusable."""
     if ref.startswith("env:"):
-        value = os.environ.get(ref[4:], "")
-        if not value:
-            raise ValueError(f"environment variable {ref[4:]} is not set or empty")
-        return value
+        found = lookup(ref[4:])
+        if found is None:
+            raise ValueError(
+                f"{ref[4:]} is set neither in the environment nor in {RUN_ENV} (where make run may keep it); "
+                "a variable of another process (the ingress's) is not visible here: use file:PATH"
+            )
+        return found.value
     if ref.startswith("file:"):
         try:
             value = Path(ref[5:]).read_text().rstrip("\r\n")

@@ -160,6 +160,7 @@ class MemoryStreams:
             oldest_pending_ms=oldest[0] if oldest else None,
             dlq_length=len(self._stream(dlq_stream).entries),
             trimmed=self.counters.get(trimmed_key, 0),
+            length=len(self._stream(stream).entries),
         )
 
     async def backlog(self, stream: str) -> list[GroupBacklog]:

@@ -78,6 +78,8 @@ class StreamStats:
     oldest_pending_ms: int | None
     dlq_length: int
     trimmed: int
+    # Entries in the stream now (XLEN). A lag above it counts entries trimmed before the group read them.
+    length: int
 
 
 class StreamPort(Protocol):

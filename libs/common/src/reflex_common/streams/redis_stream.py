@@ -189,7 +189,8 @@ class RedisStreams:
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.xlen(dlq_stream)
             pipe.get(trimmed_key)
-            dlq_length, trimmed = await pipe.execute()
+            pipe.xlen(stream)
+            dlq_length, trimmed, length = await pipe.execute()
         oldest: int | None = None
         if mine is not None and mine.pending:
             summary: Any = await self._r.xpending(stream, group)
@@ -201,6 +202,7 @@ class RedisStreams:
             oldest_pending_ms=oldest,
             dlq_length=int(dlq_length),
             trimmed=int(trimmed or 0),
+            length=int(length),
         )
 
     @transient_on_outage

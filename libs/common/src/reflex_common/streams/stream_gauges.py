@@ -1,5 +1,5 @@
-"""Prometheus gauges of a consumer's input stream: lag, pending, oldest pending age, DLQ depth and
-entries lost to trimming — refreshed by a side task, read by /metrics."""
+"""Prometheus gauges of a consumer's input stream: length, lag, pending, oldest pending age, DLQ depth
+and entries lost to trimming — refreshed by a side task, read by /metrics."""
 
 from __future__ import annotations
 
@@ -36,6 +36,12 @@ class StreamGauges:
         self.dlq = Gauge(
             "reflex_stream_dlq_entries", "Entries in the stream's dead-letter stream.", _LABELS, registry=registry
         )
+        self.length = Gauge(
+            "reflex_stream_length_entries",
+            "Entries in the stream; a lag above it means entries were trimmed before the group read them.",
+            _LABELS,
+            registry=registry,
+        )
         self.trimmed = Gauge(
             "reflex_stream_trimmed_entries",
             "Pending entries found deleted by trimming (lost before they were handled); should stay 0.",
@@ -53,6 +59,7 @@ class StreamGauges:
         self.oldest_pending_age.labels(*self._labels).set(age_s)
         self.dlq.labels(*self._labels).set(stats.dlq_length)
         self.trimmed.labels(*self._labels).set(stats.trimmed)
+        self.length.labels(*self._labels).set(stats.length)
 
     async def run(self, interval_s: float) -> None:
         log = structlog.get_logger("stream_gauges")
