@@ -87,7 +87,7 @@ def test_night_time_quiet_in_a_daily_pattern_is_not_silence_once_a_day_is_known(
     rng = random.Random(7)
 
     def rate(i: int) -> float:
-        hour = (i * window_s / 3600) % 24
+        hour = datetime.fromtimestamp(T0 + i * window_s, UTC).hour
         return 0.0 if hour < 6 else 40.0  # nothing at all between midnight and 6 am
 
     days = 5

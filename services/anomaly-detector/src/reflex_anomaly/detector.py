@@ -5,55 +5,58 @@ in O(window) time, and returns a `Judgement`: an anomaly score in [0, 1] and, wh
 anomalous, a `Verdict` (kind, direction, observed, expected, band, one-sentence explanation). Its state
 is JSON (`state()` / `SeriesDetector(config, state)`), persisted per series by the handler.
 
-The method (docs/detection.md says why and what each setting trades):
-- expected value: the better, by recent error, of a level baseline (median of the last few windows) and
-  a seasonal one (the same time of day, once a day of history exists);
-- spread: the typical error of that baseline on this series (median absolute residual), floored by the
-  series' own scale — and, for a series of integer counts, by the Poisson spread √expected;
-- anomaly score: how unusual the recent error is against this series' own recent errors (a tail
-  probability, "anomaly likelihood");
-- a verdict needs the score over the alert threshold and the value outside the band (and, for counts,
-  a Poisson tail under `count_tail_p`); silence is a run of zeros that a Poisson source at the expected
-  rate would produce with probability under `silence_p`.
+The method (docs/detection.md says why, what each setting trades, and how it scores on NAB):
+- the anomaly score is context novelty (`context.py`): how new the recent pattern of values is against
+  everything the series has shown, damped by how novel the series usually is;
+- a score at or over `alert_score` is a verdict, after which the detector rests `refractory_windows`
+  (scores 0, no spike or drop verdicts: one anomaly, one verdict);
+- until the novelty model has learned the series (its first windows), a robust band alone judges;
+- a series of integer counts whose noise looks Poisson gets a verdict only for a value a Poisson source
+  at the expected rate would give with probability under `count_tail_p`: low-rate sources never page
+  on noise;
+- silence is its own rule: a run of empty windows, where the level before it was at least
+  `silence_min_expected`, empty windows were rare, a Poisson source at that level would be this quiet
+  with probability under `silence_p`, and — once a day of history exists — this hour of the day is
+  not normally quiet.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from reflex_anomaly.window import SlidingWindow
+from reflex_anomaly.context import ContextConfig, ContextModel
 
 AnomalyKind = Literal["spike", "drop", "silence"]
 Direction = Literal["up", "down"]
 
 _MAD_TO_SIGMA = 1.4826
-_STATE_VERSION = 1
+_STATE_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
 class DetectorConfig:
     # No verdict before this many windows of history.
     min_history: int = 10
-    # Band half-width reported with a verdict, in robust standard deviations.
-    threshold_sigmas: float = 4.0
-    # A run of zeros is silence only where the baseline expects at least this many events per window.
-    silence_min_expected: float = 3.0
-    # ... and where a Poisson source at that rate would give such a run with probability below this.
-    silence_p: float = 1e-3
+    # Half-width of the band reported with a verdict (and used alone while the model learns), in
+    # robust standard deviations of the recent windows.
+    threshold_sigmas: float = 6.0
+    # Silence needs a level of at least this many events per window before the empty windows ...
+    silence_min_expected: float = 2.5
+    # ... and a run of empty windows that a Poisson source at that level gives with probability below this.
+    silence_p: float = 2e-4
     # Anomaly score at or above which a window is anomalous.
-    alert_score: float = 0.9999
-    # Counts: a spike or drop must also be this unlikely for a Poisson source at the expected rate.
+    alert_score: float = 0.7
+    # Windows after a spike or drop verdict in which no other is given (the score reads 0).
+    refractory_windows: int = 100
+    # Counts with Poisson-like noise: a spike or drop must be this unlikely at the expected rate.
     count_tail_p: float = 1e-6
-    # Windows of the level baseline, of the residuals that set the spread, of the scores' history.
-    level_windows: int = 10
-    spread_windows: int = 600
-    # Windows of the mean rate that a run of zeros is tested against (Poisson: the mean is the estimate).
-    rate_windows: int = 60
-    score_windows: int = 3000
-    # The longest season remembered, in windows (a day at WINDOW_S=60 is 1440 windows).
-    max_season_windows: int = 1440
+    # Windows of recent values behind the expected value and the band.
+    recent_windows: int = 30
+    context: ContextConfig = field(default_factory=ContextConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,168 +124,194 @@ def poisson_lower_tail(k: float, lam: float) -> float:
     return min(1.0, total)
 
 
-def _normal_upper(z: float) -> float:
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
 class SeriesDetector:
     """The judge of one series. Feed it every window in order."""
 
     def __init__(self, config: DetectorConfig, state: dict[str, Any] | None = None) -> None:
         self.config = config
         s = state if state and state.get("v") == _STATE_VERSION else {}
-        c = config
+        self.model = ContextModel(config.context, s.get("model"))
         self.n: int = s.get("n", 0)
         self.counts: bool = s.get("counts", True)
+        self.rest: int = s.get("rest", 0)
+        self.recent: list[float] = list(s.get("recent", ()))
+        self.level: float = s.get("level", 0.0)  # slow EMA of the values
+        self.mean_all: float = s.get("mean_all", 0.0)
+        self.dispersion: float = s.get("dispersion", 0.0)  # EMA of half the squared step
+        self.zero_share: float = s.get("zero_share", 0.0)  # EMA of the share of empty windows
         self.zero_run: int = s.get("zero_run", 0)
-        self.run_rate: float = s.get("run_rate", 0.0)
-        self.err_level: float = s.get("err_level", 0.0)
-        self.err_season: float = s.get("err_season", 0.0)
-        self.season_len: int = s.get("season_len", 0)
-        self.level = SlidingWindow(c.level_windows, s.get("level", ()))
-        self.res_level = SlidingWindow(c.spread_windows, s.get("res_level", ()))
-        self.res_season = SlidingWindow(c.spread_windows, s.get("res_season", ()))
-        self.scores = SlidingWindow(c.score_windows, s.get("scores", ()))
-        self.magnitude = SlidingWindow(c.spread_windows, s.get("magnitude", ()))
-        self.rate = SlidingWindow(c.rate_windows, s.get("rate", ()))
-        self.season = SlidingWindow(max(c.max_season_windows + 3, 3), s.get("season", ()))
-        self.short: list[float] = list(s.get("short", ()))
-        self._expected = 0.0
+        self.run_level: float = s.get("run_level", 0.0)
+        self.run_zero_share: float = s.get("run_zero_share", 0.0)
+        self.silence_said: bool = s.get("silence_said", False)
+        self.first_at_s: float | None = s.get("first_at_s")
+        self.by_hour: list[float | None] = list(s.get("by_hour", [None] * 24))  # EMA per hour of day
 
     def state(self) -> dict[str, Any]:
         return {
             "v": _STATE_VERSION,
+            "model": self.model.state(),
             "n": self.n,
             "counts": self.counts,
+            "rest": self.rest,
+            "recent": self.recent,
+            "level": self.level,
+            "mean_all": self.mean_all,
+            "dispersion": self.dispersion,
+            "zero_share": self.zero_share,
             "zero_run": self.zero_run,
-            "run_rate": self.run_rate,
-            "err_level": self.err_level,
-            "err_season": self.err_season,
-            "season_len": self.season_len,
-            "level": self.level.values(),
-            "res_level": self.res_level.values(),
-            "res_season": self.res_season.values(),
-            "scores": self.scores.values(),
-            "magnitude": self.magnitude.values(),
-            "rate": self.rate.values(),
-            "season": self.season.values(),
-            "short": self.short,
+            "run_level": self.run_level,
+            "run_zero_share": self.run_zero_share,
+            "silence_said": self.silence_said,
+            "first_at_s": self.first_at_s,
+            "by_hour": self.by_hour,
         }
 
-    def _seasonal_expected(self, window_s: float) -> float | None:
-        period = round(86_400 / window_s) if window_s > 0 else 0
-        if period < 4 or period > self.config.max_season_windows:
-            return None
-        if period != self.season_len:
-            self.season_len = period
-        if len(self.season) < period + 2:
-            return None
-        around = sorted(self.season.last(period - 1 + k) for k in range(-2, 3) if period - 1 + k < len(self.season))
-        return around[len(around) // 2]
-
     def observe(self, at_s: float, window_s: float, value: float) -> Judgement:
+        c = self.config
         if self.counts and (value < 0 or value != int(value)):
             self.counts = False
-        judgement = Judgement(0.0, None)
-        if len(self.level) >= 3:
-            judgement = self._judge(window_s, value)
-        self._learn(value)
-        return judgement
-
-    def _judge(self, window_s: float, value: float) -> Judgement:
-        c = self.config
-        level = self.level.median()
-        seasonal = self._seasonal_expected(window_s)
-        use_season = seasonal is not None and len(self.res_season) >= 50 and self.err_season < self.err_level
-        expected = seasonal if use_season and seasonal is not None else level
-        residuals = self.res_season if use_season else self.res_level
-        typical = _MAD_TO_SIGMA * residuals.median() if len(residuals) >= 5 else 0.0
-        scale = self.magnitude.median() if len(self.magnitude) else abs(expected)
-        floor = 1e-3 * (abs(scale) + abs(expected)) + 1e-12
-        if self.counts:
-            floor = max(floor, math.sqrt(max(expected, 0.0)), 0.5)
-        sigma = max(typical, floor)
-        # the residuals of both baselines, for the spread and for choosing between them
-        r_level = abs(value - level)
-        self.res_level.push(r_level)
-        self.err_level += 0.02 * (r_level - self.err_level)
-        if seasonal is not None:
-            r_season = abs(value - seasonal)
-            self.res_season.push(r_season)
-            self.err_season += 0.02 * (r_season - self.err_season)
-        z = abs(value - expected) / sigma
-        raw = math.log1p(z)
-        self.short.append(raw)
-        del self.short[:-3]
-        recent = sum(self.short) / len(self.short)
-        score = 0.0
-        if len(self.scores) >= 50:
-            spread = self.scores.std() or 1e-6
-            score = 1.0 - _normal_upper((recent - self.scores.mean()) / spread)
-        self.scores.push(raw)
-        half = c.threshold_sigmas * sigma
-        band = Band(expected, expected - half, expected + half, sigma)
-        if self.counts:
-            band = Band(expected, max(0.0, band.lower), band.upper, sigma)
-        # a run of zeros is tested against the expected rate, but never above the long-run mean rate
-        self._expected = min(expected, self.rate.mean()) if self.counts else expected
-        verdict = self._verdict(value, band, score)
+        if self.first_at_s is None:
+            self.first_at_s = at_s
+        hour = datetime.fromtimestamp(at_s, UTC).hour
+        day_known = at_s - self.first_at_s >= 86_400
+        score = self.model.score(value)
+        verdict: Verdict | None = None
+        if self.rest > 0:
+            self.rest -= 1
+            score = 0.0
+        elif self.n >= c.min_history and len(self.recent) >= 3:
+            band = self._band()
+            anomalous = self.model.ready and score >= c.alert_score
+            young = self.n < c.context.learn_windows + c.context.rate_windows
+            if not anomalous and young and not band.lower <= value <= band.upper:
+                # a young series (the model still learning it or its novelty rate): the band judges too
+                anomalous, score = True, max(score, c.alert_score)
+            if anomalous and (not self._poisson_like() or self._poisson_rare(value, hour, day_known)):
+                verdict = self._spike_or_drop(value, band, score)
+                self.rest = c.refractory_windows
+        silence = self._silence(value, hour, day_known)
+        if silence is not None:  # its own rule: the score stays the novelty of the pattern
+            verdict = silence
+        self._learn(value, hour)
         return Judgement(score, verdict)
 
-    def _verdict(self, value: float, band: Band, score: float) -> Verdict | None:
+    def _band(self) -> Band:
         c = self.config
-        if self.n < c.min_history:
-            return None
-        if self.counts and value == 0:
-            rate = self.run_rate if self.zero_run else self._expected
-            runs = self.zero_run + 1
-            if rate >= c.silence_min_expected and math.exp(-rate * runs) <= c.silence_p:
-                return Verdict(
-                    "silence",
-                    "down",
-                    value,
-                    band,
-                    max(score, 1.0 - math.exp(-rate * runs)),
-                    f"no events for {runs} windows in a row where about {rate:.3g} per window were expected "
-                    f"(band {band.lower:.3g}–{band.upper:.3g}); a source at that rate would be this quiet "
-                    f"with probability {math.exp(-rate * runs):.1g}",
-                )
-            return None
-        if score < c.alert_score or band.lower <= value <= band.upper:
-            return None
-        up = value > band.upper
+        expected = statistics.median(self.recent)
+        sigma = _MAD_TO_SIGMA * statistics.median(abs(v - expected) for v in self.recent)
+        pad = 0.0
         if self.counts:
-            tail = poisson_upper_tail(value, band.expected) if up else poisson_lower_tail(value, band.expected)
-            if tail > c.count_tail_p:
-                return None
-        if up:
+            sigma = max(sigma, math.sqrt(max(statistics.fmean(self.recent), 1.0)))
+            pad = 2.0
+        sigma = max(sigma, 1e-3 * abs(expected), 1e-9)
+        half = c.threshold_sigmas * sigma + pad
+        lower = expected - half
+        return Band(expected, max(0.0, lower) if self.counts else lower, expected + half, sigma)
+
+    def _poisson_like(self) -> bool:
+        """Integer counts whose noise looks Poisson (the step variance near the level), or so few per
+        window that Poisson noise is all there is."""
+        if not self.counts:
+            return False
+        phi = self.dispersion / max(self.level, 0.1)
+        return self.level < 5 or 0.5 <= phi <= 2.0
+
+    def _poisson_rare(self, value: float, hour: int, day_known: bool) -> bool:
+        mean = statistics.fmean(self.recent)
+        levels = [mean, self.level]
+        profile = self.by_hour[hour]
+        if day_known and profile is not None:
+            levels.append(profile)
+        if value > mean:
+            return poisson_upper_tail(value, max(max(levels), 0.1)) < self.config.count_tail_p
+        rate = min(levels)
+        return rate > 0 and poisson_lower_tail(value, rate) < self.config.count_tail_p
+
+    def _spike_or_drop(self, value: float, band: Band, score: float) -> Verdict:
+        outside = not band.lower <= value <= band.upper
+        where = (
+            f"band {band.lower:.3g}–{band.upper:.3g}"
+            if outside
+            else f"inside the band {band.lower:.3g}–{band.upper:.3g}, but in a pattern this series has not shown"
+        )
+        if value > band.expected:
             ratio = f", {value / band.expected:.1f}× normal" if band.expected > 0 else ""
-            return Verdict(
-                "spike",
-                "up",
-                value,
-                band,
-                score,
-                f"{value:g} is above the expected {band.expected:.3g} (band {band.lower:.3g}–{band.upper:.3g}){ratio}",
-            )
+            text = f"{value:g} is above the expected {band.expected:.3g} ({where}{ratio}; anomaly score {score:.2f})"
+            return Verdict("spike", "up", value, band, score, text)
+        text = f"{value:g} is below the expected {band.expected:.3g} ({where}; anomaly score {score:.2f})"
+        return Verdict("drop", "down", value, band, score, text)
+
+    def _silence(self, value: float, hour: int, day_known: bool) -> Verdict | None:
+        c = self.config
+        if not self.counts or value != 0:
+            return None
+        if self.zero_run == 0:
+            self.run_level = self._steady_level()
+            self.run_zero_share = self.zero_share
+        runs = self.zero_run + 1
+        expected = self.run_level
+        if self.silence_said:  # the run goes on: still silent, the incident holds
+            return self._silence_verdict(runs, expected)
+        if day_known:  # a day of history: this hour's own level decides
+            profile = self.by_hour[hour]
+            if profile is None or profile < c.silence_min_expected / 2:
+                return None
+            expected = min(expected, profile)
+        p = math.exp(-expected * runs)
+        if (
+            self.n - self.zero_run < c.min_history
+            or expected < c.silence_min_expected
+            or self.run_zero_share**3 >= 1e-3  # empty windows were common before: not news
+            or p > c.silence_p
+        ):
+            return None
+        self.silence_said = True  # every further empty window of this run is silence too
+        self.run_level = expected
+        return self._silence_verdict(runs, expected)
+
+    def _silence_verdict(self, runs: int, expected: float) -> Verdict:
+        c = self.config
+        p = math.exp(-expected * runs)
+        sigma = math.sqrt(expected)
+        band = Band(
+            expected, max(0.0, expected - c.threshold_sigmas * sigma), expected + c.threshold_sigmas * sigma, sigma
+        )
         return Verdict(
-            "drop",
+            "silence",
             "down",
-            value,
+            0.0,
             band,
-            score,
-            f"{value:g} is below the expected {band.expected:.3g} (band {band.lower:.3g}–{band.upper:.3g})",
+            1.0 - p,
+            f"no events for {runs} windows in a row where about {expected:.3g} per window were expected "
+            f"(band {band.lower:.3g}–{band.upper:.3g}; a source at that rate is this quiet with probability {p:.1g})",
         )
 
-    def _learn(self, value: float) -> None:
-        if self.counts and value == 0:
-            if self.zero_run == 0:
-                self.run_rate = self._expected
+    def _steady_level(self) -> float:
+        """The level a run of empty windows is tested against: the mean so far while the series is
+        young, then the lower of the recent mean and the slow level (a burst is not a steady rate)."""
+        if not self.recent:
+            return 0.0
+        if self.n <= 200:
+            return self.mean_all
+        return min(statistics.fmean(self.recent), self.level)
+
+    def _learn(self, value: float, hour: int) -> None:
+        c = self.config
+        if value == 0:
             self.zero_run += 1
         else:
             self.zero_run = 0
-        self.level.push(value)
-        self.season.push(value)
-        self.magnitude.push(abs(value))
-        self.rate.push(value)
+            self.silence_said = False
         self.n += 1
+        if self.silence_said:
+            return  # a silent source teaches nothing about its normal level
+        profile = self.by_hour[hour]
+        self.by_hour[hour] = value if profile is None else profile + 0.1 * (value - profile)
+        self.mean_all += (value - self.mean_all) / self.n
+        self.level = value if self.n == 1 else self.level + 0.01 * (value - self.level)
+        a = max(1.0 / self.n, 0.01)
+        self.zero_share += (float(value == 0) - self.zero_share) * a
+        if self.recent:
+            self.dispersion += (0.5 * (value - self.recent[-1]) ** 2 - self.dispersion) * a
+        self.recent.append(value)
+        del self.recent[: -c.recent_windows]
