@@ -20,7 +20,7 @@ from typing import Protocol, TypeVar
 
 import structlog
 
-from reflex_common.errors import InvalidMessage, TransientError
+from reflex_common.errors import GroupMissing, InvalidMessage, TransientError
 from reflex_common.settings import WorkerSettings
 from reflex_common.streams.consumer_metrics import ConsumerMetrics
 from reflex_common.streams.ports import DeadLetter, Entry, Outgoing, StreamPort
@@ -138,11 +138,11 @@ class Consumer:
 
     async def run(self, *, burst: bool = False) -> None:
         """Consume until stop(); with burst=True, return once nothing is left to read or reclaim."""
-        await self._retrying(lambda: self._port.ensure_group(self._cfg.stream, self._cfg.group))
-        self.joined = True
-        self._log.info("consumer_started", consumer=self._cfg.consumer)
         heartbeat = asyncio.create_task(self._heartbeat(), name="consumer-heartbeat")
         try:
+            await self._retrying(lambda: self._port.ensure_group(self._cfg.stream, self._cfg.group))
+            self.joined = True
+            self._log.info("consumer_started", consumer=self._cfg.consumer)
             await self._drain_own_pending()
             while not self._stopping:
                 self.last_progress_at = self._clock()
@@ -171,6 +171,8 @@ class Consumer:
                     await self._port.touch(self._cfg.stream, self._cfg.group, self._cfg.consumer, list(self._held))
                 except TransientError as exc:
                     self._log.warning("heartbeat_failed", error=str(exc))
+                except GroupMissing as exc:
+                    await self._recreate_group(exc)
                 except Exception:
                     self._log.exception("heartbeat_crashed")
 
@@ -326,9 +328,10 @@ class Consumer:
             outcome = await self._retrying(lambda: self._handler.handle(entries))
         except (_Stopped, asyncio.CancelledError):
             raise
-        except InvalidMessage as exc:
+        except (InvalidMessage, RecursionError) as exc:
+            # RecursionError: a payload nested too deep to encode; retrying cannot help either.
             if len(entries) == 1:
-                return Outcome(invalid={entries[0].id: str(exc)})
+                return Outcome(invalid={entries[0].id: f"{type(exc).__name__}: {exc}"})
             outcome = await self._one_by_one(entries)
         except Exception as exc:
             if len(entries) == 1:
@@ -380,10 +383,21 @@ class Consumer:
                 self.last_progress_at = self._clock()
                 self._metrics.transient_errors.labels(self._cfg.stream, self._cfg.group).inc()
                 self._log.warning("transient_failure", error=str(exc), retry_in_s=round(delay_s, 3))
+            except GroupMissing as exc:
+                await self._recreate_group(exc)
+                continue
             if self._stopping:
                 raise _Stopped
             await self._sleep(delay_s)
             delay_s = min(delay_s * 2, self._cfg.retry_backoff_max_s)
+
+    async def _recreate_group(self, exc: GroupMissing) -> None:
+        """The group vanished under us (restore from an older AOF, XGROUP DESTROY): create it again
+        from the stream's start. Replaying is safe: every effect is idempotent on the event's id."""
+        self._metrics.groups_recreated.labels(self._cfg.stream, self._cfg.group).inc()
+        self._log.error("consumer_group_recreated", error=str(exc), consumer=self._cfg.consumer)
+        self._cursor = "0-0"
+        await self._retrying(lambda: self._port.ensure_group(self._cfg.stream, self._cfg.group))
 
     async def _sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -30,6 +30,12 @@ class ConsumerMetrics:
             ["stream", "group"],
             registry=registry,
         )
+        self.groups_recreated = Counter(
+            "reflex_consumer_group_recreated_total",
+            "Times the consumer group was found missing (NOGROUP) and created again from the stream's start.",
+            ["stream", "group"],
+            registry=registry,
+        )
         self.in_flight = Gauge(
             "reflex_consumer_in_flight_entries",
             "Entries held by this consumer.",

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from reflex_common.errors import GroupMissing
 from reflex_common.streams.ports import ClaimResult, DeadLetter, Entry, GroupBacklog, Outgoing, StreamStats
 
 
@@ -48,6 +49,17 @@ class MemoryStreams:
     def _stream(self, name: str) -> _Stream:
         return self.streams.setdefault(name, _Stream())
 
+    def _group(self, stream: str, group: str) -> _Group:
+        """The group, or GroupMissing as Redis's NOGROUP would say."""
+        g = self._stream(stream).groups.get(group)
+        if g is None:
+            raise GroupMissing(f"NOGROUP no group {group!r} on {stream!r}")
+        return g
+
+    def destroy_group(self, stream: str, group: str) -> None:
+        """XGROUP DESTROY."""
+        self._stream(stream).groups.pop(group, None)
+
     # -- producing ----------------------------------------------------------------------------
     def add(self, stream: str, fields: dict[str, bytes], maxlen: int | None = None) -> str:
         s = self._stream(stream)
@@ -78,7 +90,7 @@ class MemoryStreams:
 
     async def read_own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[Entry]:
         s = self._stream(stream)
-        g = s.groups[group]
+        g = self._group(stream, group)
         ids = sorted((i for i, p in g.pending.items() if p.consumer == consumer and _key(i) > _key(after_id)), key=_key)
         out = []
         for i in ids[:count]:
@@ -88,7 +100,7 @@ class MemoryStreams:
 
     async def read_new(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
         s = self._stream(stream)
-        g = s.groups[group]
+        g = self._group(stream, group)
         fresh = [i for i in s.entries if _key(i) > _key(g.last_delivered)][:count]
         if not fresh:
             await asyncio.sleep(min(block_ms, 10) / 1000)
@@ -100,7 +112,7 @@ class MemoryStreams:
         self, stream: str, group: str, consumer: str, min_idle_ms: int, cursor: str, count: int
     ) -> ClaimResult:
         s = self._stream(stream)
-        g = s.groups[group]
+        g = self._group(stream, group)
         now = self._clock_ms()
         ids = sorted((i for i in g.pending if _key(i) >= _key(cursor)), key=_key)
         entries: list[Entry] = []
@@ -123,7 +135,7 @@ class MemoryStreams:
     async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
         for out in outgoing:
             self.add(out.stream, dict(out.fields), out.maxlen)
-        g = self._stream(stream).groups[group]
+        g = self._group(stream, group)
         for i in ack_ids:
             g.pending.pop(i, None)
 
@@ -136,12 +148,12 @@ class MemoryStreams:
     ) -> None:
         for letter in letters:
             self.add(dlq_stream, letter.to_fields(stream, group), maxlen)
-        g = self._stream(stream).groups[group]
+        g = self._group(stream, group)
         for letter in letters:
             g.pending.pop(letter.entry.id, None)
 
     async def touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
-        g = self._stream(stream).groups[group]
+        g = self._group(stream, group)
         for i in ids:
             if i in g.pending and g.pending[i].consumer == consumer:
                 g.pending[i].delivered_ms = self._clock_ms()

@@ -8,34 +8,30 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequenc
 from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import BusyLoadingError, ResponseError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError, ResponseError
 
-from reflex_common.errors import TransientError
+from reflex_common.error_classes import is_existing_group, is_missing_group, is_missing_key, translated
+from reflex_common.errors import GroupMissing
 from reflex_common.redis_client import redis_from_url
 from reflex_common.streams.ports import ClaimResult, DeadLetter, Entry, GroupBacklog, Outgoing, StreamStats
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# Errors that say "Redis cannot take this right now": retry later, the entries are not at fault.
-_TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, ConnectionError, OSError)
-
 
 def transient_on_outage(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-    """Translate Redis outages (and OOM / read-only replies) into TransientError."""
+    """Translate Redis errors into the vocabulary (see `error_classes`): outages and refusals
+    (OOM, READONLY, MASTERDOWN, LOADING, …) into TransientError, NOGROUP into GroupMissing."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await fn(*args, **kwargs)
-        except _TRANSIENT as exc:
-            raise TransientError(f"redis unavailable: {exc}") from exc
-        except ResponseError as exc:
-            message = str(exc)
-            if message.startswith(("OOM", "READONLY", "MASTERDOWN", "LOADING", "TRYAGAIN", "CLUSTERDOWN")):
-                raise TransientError(f"redis refused the write: {message}") from exc
+        except (RedisError, OSError) as exc:
+            if is_missing_group(exc):
+                raise GroupMissing(f"{fn.__name__}: {exc}") from exc
+            if (error := translated(exc, f"redis refused {fn.__name__}")) is not None:
+                raise error from exc
             raise
 
     return wrapper
@@ -83,10 +79,14 @@ class RedisStreams:
 
     @transient_on_outage
     async def ensure_group(self, stream: str, group: str) -> None:
+        # Look before creating: XGROUP CREATE is a write, refused by a full or read-only Redis even
+        # when the group exists, and a worker (re)started then must still get to its loop.
+        if any(g.group == group for g in await self.backlog(stream)):
+            return
         try:
             await self._r.xgroup_create(stream, group, id="0", mkstream=True)
         except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
+            if not is_existing_group(exc):
                 raise
 
     async def _delivery_counts(self, stream: str, group: str, consumer: str, ids: list[str]) -> dict[str, int]:
@@ -113,14 +113,7 @@ class RedisStreams:
 
     @transient_on_outage
     async def read_new(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
-        try:
-            reply: Any = await self._blocking.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            # The stream or group was deleted under us (FLUSHALL, DEL): join again.
-            await self.ensure_group(stream, group)
-            return []
+        reply: Any = await self._blocking.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
         if not reply:
             return []
         return [Entry(id=_id(i), fields=_fields(f), deliveries=1) for i, f in reply[0][1]]
@@ -211,7 +204,7 @@ class RedisStreams:
                 pipe.xlen(stream)
                 groups, length = await pipe.execute()
         except ResponseError as exc:
-            if "no such key" in str(exc).lower():
+            if is_missing_key(exc):
                 return []
             raise
         result = []
