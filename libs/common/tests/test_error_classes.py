@@ -72,7 +72,9 @@ async def test_nogroup_on_any_command_is_group_missing(client: Redis, own_redis:
         with pytest.raises(GroupMissing):
             await port.read_new("s", "g", "c", 10, 10)
         with pytest.raises(GroupMissing):
-            await port.read_own_pending("s", "g", "c", "0", 10)
+            await port.own_pending("s", "g", "c", "0-0", 10)
+        with pytest.raises(GroupMissing):
+            await port.claim("s", "g", "c", "0-1")
         with pytest.raises(GroupMissing):
             await port.autoclaim("s", "g", "c", 0, "0-0", 10)
         with pytest.raises(GroupMissing):

@@ -94,6 +94,22 @@ class ConsumerConfig:
         )
 
 
+def _checked(outcome: Outcome, entries: Sequence[Entry], log: structlog.typing.FilteringBoundLogger) -> Outcome:
+    """The handler contract, enforced: an id it does not name has failed; an id not in its batch is
+    a handler bug, logged and dropped (it must not ack, forward or dead-letter someone else's entry)."""
+    ours = {e.id for e in entries}
+    strangers = (set(outcome.done) | set(outcome.invalid) | set(outcome.failed)) - ours
+    if strangers:
+        log.error("handler_named_unknown_ids", ids=sorted(strangers)[:20], count=len(strangers))
+        outcome.done = [i for i in outcome.done if i in ours]
+        outcome.invalid = {i: why for i, why in outcome.invalid.items() if i in ours}
+        outcome.failed = {i: why for i, why in outcome.failed.items() if i in ours}
+    named = set(outcome.done) | set(outcome.invalid) | set(outcome.failed)
+    for i in ours - named:
+        outcome.failed[i] = "the handler reported no outcome for this entry"
+    return outcome
+
+
 class _Stopped(Exception):
     """Raised inside the loop when stop() interrupts a retry; the batch stays pending."""
 
@@ -234,19 +250,19 @@ class Consumer:
 
     # -- the steps ----------------------------------------------------------------------------
     async def _drain_own_pending(self) -> None:
-        after = "0"
+        """What a previous life of this consumer read and did not ack: suspects, run alone."""
+        after = "0-0"
         while not self._stopping:
-            entries = await self._retrying(
-                lambda after=after: self._port.read_own_pending(  # type: ignore[misc]
+            ids = await self._retrying(
+                lambda after=after: self._port.own_pending(  # type: ignore[misc]
                     self._cfg.stream, self._cfg.group, self._cfg.consumer, after, self._cfg.batch_size
                 )
             )
-            if not entries:
+            if not ids:
                 return
-            self._log.info("own_pending_recovered", count=len(entries))
-            after = entries[-1].id
-            self._hold(entries)
-            await self._process(entries)
+            self._log.info("own_pending_recovered", count=len(ids), first_id=ids[0])
+            after = ids[-1]
+            await self._run_alone(ids)
 
     async def _reclaim(self) -> int:
         free = max(1, self._cfg.max_in_flight - self._in_flight)
@@ -258,20 +274,38 @@ class Consumer:
         self._cursor = result.next_cursor
         if result.deleted_ids:
             # Redis removed these from the pending list itself: record each, loudly.
-            await self._record_trimmed(result.deleted_ids)
-        if result.entries:
-            self._metrics.count(self._cfg.stream, self._cfg.group, "reclaimed", len(result.entries))
-            self._log.info("entries_reclaimed", count=len(result.entries), first_id=result.entries[0].id)
-            self._hold(result.entries)
-            await self._process(result.entries)
-        return len(result.entries) + len(result.deleted_ids)
+            await self._record_trimmed([Entry(i, {}, 0) for i in result.deleted_ids])
+        if result.ids:
+            self._metrics.count(self._cfg.stream, self._cfg.group, "reclaimed", len(result.ids))
+            self._log.info("entries_reclaimed", count=len(result.ids), first_id=result.ids[0])
+            await self._run_alone(result.ids)
+        return len(result.ids) + len(result.deleted_ids)
 
-    async def _record_trimmed(self, ids: Sequence[str]) -> None:
-        self._log.error("pending_entries_trimmed", count=len(ids), ids=list(ids[:20]))
+    async def _run_alone(self, ids: Sequence[str]) -> None:
+        """Entries delivered before and never acked are suspects: one of them may kill its worker.
+        Each is read (its delivery counted) and handled on its own, so only an entry that fails by
+        itself climbs toward the DLQ; the others are kept fresh by the heartbeat meanwhile."""
+        self._held.update(ids)
+        try:
+            for entry_id in ids:
+                entry = await self._retrying(
+                    lambda entry_id=entry_id: self._port.claim(  # type: ignore[misc]
+                        self._cfg.stream, self._cfg.group, self._cfg.consumer, entry_id
+                    )
+                )
+                if entry is not None:
+                    self._hold([entry])
+                    await self._process([entry])
+                if self._stopping:
+                    return
+        finally:
+            self._held.difference_update(ids)
+
+    async def _record_trimmed(self, entries: Sequence[Entry]) -> None:
+        ids = [e.id for e in entries]
+        self._log.error("pending_entries_trimmed", count=len(ids), ids=ids[:20])
         self._metrics.count(self._cfg.stream, self._cfg.group, "trimmed", len(ids))
-        letters = [
-            DeadLetter(Entry(i, {}, 0), "trimmed: the entry was deleted from the stream while pending") for i in ids
-        ]
+        letters = [DeadLetter(e, "trimmed: the entry was deleted from the stream while pending") for e in entries]
         await self._retrying(
             lambda: self._port.count_trimmed(self._cfg.stream, self._cfg.trimmed_counter_key, len(ids))
         )
@@ -287,7 +321,7 @@ class Consumer:
         """Handle entries already counted by _hold; commit, ack, dead-letter; then let them go."""
         started = time.perf_counter()
         try:
-            trimmed = [e.id for e in entries if not e.fields]
+            trimmed = [e for e in entries if not e.fields]
             over = [e for e in entries if e.fields and e.deliveries > self._cfg.max_deliveries]
             live = [e for e in entries if e.fields and e.deliveries <= self._cfg.max_deliveries]
             if trimmed:
@@ -338,11 +372,7 @@ class Consumer:
                 self._log.exception("handler_failed", entry_id=entries[0].id)
                 return Outcome(failed={entries[0].id: f"{type(exc).__name__}: {exc}"})
             outcome = await self._one_by_one(entries)
-        named = set(outcome.done) | set(outcome.invalid) | set(outcome.failed)
-        for e in entries:
-            if e.id not in named:
-                outcome.failed[e.id] = "the handler reported no outcome for this entry"
-        return outcome
+        return _checked(outcome, entries, self._log)
 
     async def _one_by_one(self, entries: Sequence[Entry]) -> Outcome:
         outcome = Outcome()

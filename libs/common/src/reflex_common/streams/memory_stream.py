@@ -88,15 +88,21 @@ class MemoryStreams:
         p.consumer, p.delivered_ms, p.deliveries = consumer, self._clock_ms(), p.deliveries + 1
         return p.deliveries
 
-    async def read_own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[Entry]:
-        s = self._stream(stream)
+    async def own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[str]:
         g = self._group(stream, group)
         ids = sorted((i for i, p in g.pending.items() if p.consumer == consumer and _key(i) > _key(after_id)), key=_key)
-        out = []
-        for i in ids[:count]:
-            n = self._deliver(g, i, consumer)
-            out.append(Entry(i, dict(s.entries.get(i, {})), n))
-        return out
+        return ids[:count]
+
+    async def claim(self, stream: str, group: str, consumer: str, entry_id: str) -> Entry | None:
+        s = self._stream(stream)
+        g = self._group(stream, group)
+        p = g.pending.get(entry_id)
+        if p is None or p.consumer != consumer:
+            return None
+        if entry_id not in s.entries:
+            del g.pending[entry_id]
+            return Entry(entry_id, {}, p.deliveries)
+        return Entry(entry_id, dict(s.entries[entry_id]), self._deliver(g, entry_id, consumer))
 
     async def read_new(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
         s = self._stream(stream)
@@ -115,11 +121,11 @@ class MemoryStreams:
         g = self._group(stream, group)
         now = self._clock_ms()
         ids = sorted((i for i in g.pending if _key(i) >= _key(cursor)), key=_key)
-        entries: list[Entry] = []
+        claimed: list[str] = []
         deleted: list[str] = []
         next_cursor = "0-0"
         for i in ids:
-            if len(entries) + len(deleted) >= count:
+            if len(claimed) + len(deleted) >= count:
                 next_cursor = i
                 break
             p = g.pending[i]
@@ -129,8 +135,9 @@ class MemoryStreams:
                 del g.pending[i]
                 deleted.append(i)
                 continue
-            entries.append(Entry(i, dict(s.entries[i]), self._deliver(g, i, consumer)))
-        return ClaimResult(next_cursor, entries, deleted)
+            p.consumer, p.delivered_ms = consumer, now  # JUSTID: no delivery counted
+            claimed.append(i)
+        return ClaimResult(next_cursor, claimed, deleted)
 
     async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
         for out in outgoing:

@@ -50,7 +50,9 @@ class DeadLetter:
 @dataclass(frozen=True, slots=True)
 class ClaimResult:
     next_cursor: str
-    entries: list[Entry]
+    # Ids now owned by this consumer, their delivery counts unchanged (XAUTOCLAIM … JUSTID): each is
+    # read (and counted) only when it is handled, alone (see StreamPort.claim).
+    ids: list[str]
     # Pending ids whose entries were trimmed or deleted from the stream before anyone acked them.
     deleted_ids: list[str] = field(default_factory=list)
 
@@ -84,10 +86,13 @@ class StreamPort(Protocol):
     async def ensure_group(self, stream: str, group: str) -> None:
         """XGROUP CREATE ... 0 MKSTREAM; an existing group is left as it is."""
 
-    async def read_own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[Entry]:
-        """This consumer's pending entries after `after_id` (XREADGROUP ... <id>), with delivery counts.
+    async def own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[str]:
+        """Ids of this consumer's pending entries after `after_id` (XPENDING: no delivery counted)."""
 
-        An entry trimmed from the stream comes back with empty fields."""
+    async def claim(self, stream: str, group: str, consumer: str, entry_id: str) -> Entry | None:
+        """Read one pending entry this consumer owns, counting a delivery (XCLAIM): the entry with its
+        new delivery count; with empty fields (and the count it had) when it was trimmed from the
+        stream while pending (its pending record is then gone); None when it is no longer ours."""
 
     async def read_new(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """Entries never delivered to the group (XREADGROUP ... >), waiting up to block_ms for one."""
@@ -95,7 +100,8 @@ class StreamPort(Protocol):
     async def autoclaim(
         self, stream: str, group: str, consumer: str, min_idle_ms: int, cursor: str, count: int
     ) -> ClaimResult:
-        """XAUTOCLAIM: take over entries idle at least min_idle_ms, with their new delivery counts."""
+        """XAUTOCLAIM … JUSTID: take over the ids of entries idle at least min_idle_ms, counting no
+        delivery (the entries are read one at a time by `claim`)."""
 
     async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
         """In one MULTI: XADD every outgoing entry, then XACK ack_ids."""

@@ -68,6 +68,23 @@ return #redis.call(unpack(claim))
 """
 
 
+# Read one pending entry ARGV[3] if ARGV[2] still owns it, counting a delivery (XCLAIM). Replies
+# {0} (not ours: acked, or claimed by another consumer), {1, count} (trimmed from the stream while
+# pending: XCLAIM dropped its pending record) or {2, count, fields}.
+_CLAIM_MINE = """
+local group, me, id = ARGV[1], ARGV[2], ARGV[3]
+local pending = redis.call('XPENDING', KEYS[1], group, id, id, 1)
+if not pending[1] or pending[1][2] ~= me then return {0} end
+local got = redis.call('XCLAIM', KEYS[1], group, me, 0, id)
+if not got[1] then return {1, pending[1][4]} end
+return {2, pending[1][4] + 1, got[1][2]}
+"""
+
+_CLAIM_IDS = """
+return redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'JUSTID')
+"""
+
+
 class RedisStreams:
     """StreamPort on Redis. `blocking` serves only XREADGROUP BLOCK: its socket timeout must exceed
     block_ms so that a blocked read is never cut off mid-command."""
@@ -76,6 +93,8 @@ class RedisStreams:
         self._r = commands
         self._blocking = blocking
         self._touch_mine = commands.register_script(_TOUCH_MINE)
+        self._claim_mine = commands.register_script(_CLAIM_MINE)
+        self._claim_ids = commands.register_script(_CLAIM_IDS)
 
     @transient_on_outage
     async def ensure_group(self, stream: str, group: str) -> None:
@@ -89,27 +108,21 @@ class RedisStreams:
             if not is_existing_group(exc):
                 raise
 
-    async def _delivery_counts(self, stream: str, group: str, consumer: str, ids: list[str]) -> dict[str, int]:
-        """Redis's delivery count of each id, one XPENDING per id in one round trip (a range query
-        could be cut short by other pending entries of ours lying between them)."""
-        if not ids:
-            return {}
-        async with self._r.pipeline(transaction=False) as pipe:
-            for entry_id in ids:
-                pipe.xpending_range(stream, group, entry_id, entry_id, 1, consumer)
-            replies: Any = await pipe.execute()
-        return {_id(row["message_id"]): int(row["times_delivered"]) for rows in replies for row in rows}
+    @transient_on_outage
+    async def own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[str]:
+        rows: Any = await self._r.xpending_range(stream, group, f"({after_id}", "+", count, consumer)
+        return [_id(row["message_id"]) for row in rows]
 
     @transient_on_outage
-    async def read_own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[Entry]:
-        reply: Any = await self._r.xreadgroup(group, consumer, {stream: after_id}, count=count)
-        raw_entries = reply[0][1] if reply else []
-        ids = [_id(entry_id) for entry_id, _ in raw_entries]
-        counts = await self._delivery_counts(stream, group, consumer, ids)
-        return [
-            Entry(id=i, fields=_fields(f), deliveries=counts.get(i, 1))
-            for i, (_, f) in zip(ids, raw_entries, strict=True)
-        ]
+    async def claim(self, stream: str, group: str, consumer: str, entry_id: str) -> Entry | None:
+        reply: Any = await self._claim_mine(keys=[stream], args=[group, consumer, entry_id])
+        if int(reply[0]) == 0:
+            return None
+        if int(reply[0]) == 1:
+            return Entry(id=entry_id, fields={}, deliveries=int(reply[1]))
+        flat = reply[2]
+        fields = {_id(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+        return Entry(id=entry_id, fields=fields, deliveries=int(reply[1]))
 
     @transient_on_outage
     async def read_new(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
@@ -122,17 +135,11 @@ class RedisStreams:
     async def autoclaim(
         self, stream: str, group: str, consumer: str, min_idle_ms: int, cursor: str, count: int
     ) -> ClaimResult:
-        reply: list[Any] = await self._r.xautoclaim(stream, group, consumer, min_idle_ms, cursor, count=count)
-        next_cursor = _id(reply[0])
-        raw_entries = [(i, f) for i, f in reply[1] if i is not None]
+        # As a script: redis-py's reply parser keeps only the ids of XAUTOCLAIM … JUSTID, and the
+        # cursor and the deleted ids are what the loop needs.
+        reply: Any = await self._claim_ids(keys=[stream], args=[group, consumer, min_idle_ms, cursor, count])
         deleted = [_id(i) for i in reply[2]] if len(reply) > 2 else []
-        ids = [_id(i) for i, _ in raw_entries]
-        counts = await self._delivery_counts(stream, group, consumer, ids)
-        entries = [
-            Entry(id=i, fields=_fields(f), deliveries=counts.get(i, 1))
-            for i, (_, f) in zip(ids, raw_entries, strict=True)
-        ]
-        return ClaimResult(next_cursor=next_cursor, entries=entries, deleted_ids=deleted)
+        return ClaimResult(next_cursor=_id(reply[0]), ids=[_id(i) for i in reply[1]], deleted_ids=deleted)
 
     @transient_on_outage
     async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
