@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from test_outages import eventually
 
 from pipeline import github_headers, ingress_app, worker_settings
 from reflex_common.keys import METRICS_GROUP, PROCESSOR_GROUP, Keys
@@ -29,13 +29,6 @@ from reflex_processor.settings import ProcessorSettings
 from reflex_processor.worker import create_worker as create_processor_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
-
-
-async def eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def stored_ids(database_url: str) -> list[str]:

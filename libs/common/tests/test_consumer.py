@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
-import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from reflex_common.errors import InvalidMessage, TransientError
 from reflex_common.streams import Consumer, ConsumerConfig, Entry, Outcome, Outgoing
 from reflex_common.streams.consumer_metrics import ConsumerMetrics
-from reflex_common.streams.redis_stream import RedisStreams, open_redis_streams
+from reflex_common.streams.redis_stream import RedisStreams
 
 GROUP = "g"
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def port(redis_url: str) -> AsyncIterator[RedisStreams]:
-    async with open_redis_streams(redis_url, block_ms=50) as (streams, _):
-        yield streams
 
 
 def config(prefix: str, **overrides: object) -> ConsumerConfig:

@@ -11,11 +11,27 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import orjson
+import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 Check = Callable[[], Awaitable[bool]]
+
+
+class CheckFailed(Exception):
+    """Raised by a readiness check to fail with a reason; the probe body names it."""
+
+
+async def all_pass(checks: Mapping[str, Check]) -> bool:
+    """Whether every check passes (one that raises fails)."""
+    for check in checks.values():
+        try:
+            if not await check():
+                return False
+        except Exception:
+            return False
+    return True
 
 
 def health_app(
@@ -29,17 +45,23 @@ def health_app(
         return web.json_response({"alive": ok}, status=200 if ok else 503, dumps=lambda o: orjson.dumps(o).decode())
 
     async def readyz(_: web.Request) -> web.Response:
-        results = {}
+        results: dict[str, bool] = {}
+        reasons: dict[str, str] = {}
         for name, check in ready_checks.items():
             try:
                 results[name] = await check()
-            except Exception:
+            except Exception as exc:
                 results[name] = False
+                reasons[name] = str(exc) or type(exc).__name__
         ok = all(results.values())
-        return web.json_response(
-            {"ready": ok, "checks": results}, status=200 if ok else 503, dumps=lambda o: orjson.dumps(o).decode()
-        )
+        body: dict[str, object] = {"ready": ok, "checks": results}
+        if reasons:
+            body["reasons"] = reasons
+        if not ok:
+            log.warning("not_ready", failed=[n for n, passed in results.items() if not passed], reasons=reasons)
+        return web.json_response(body, status=200 if ok else 503, dumps=lambda o: orjson.dumps(o).decode())
 
+    log = structlog.get_logger("health")
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/livez", livez)

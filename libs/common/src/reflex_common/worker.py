@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from reflex_common.db import apply_migrations, open_pool, transient_db
 from reflex_common.errors import TransientError
-from reflex_common.health import Check
+from reflex_common.health import Check, CheckFailed, all_pass
 from reflex_common.settings import WorkerSettings
 from reflex_common.streams import Consumer, ConsumerConfig, Handler, StreamPort
 from reflex_common.streams.consumer import Backpressure
@@ -57,7 +57,16 @@ class ConsumerWorker:
         async def joined() -> bool:
             return consumer.joined
 
-        self.ready_checks: Mapping[str, Check] = {**checks, "group_joined": joined}
+        async def breaker_closed() -> bool:
+            if consumer.breaker_reason is not None:
+                raise CheckFailed(f"dead-letter breaker open: {consumer.breaker_reason}")
+            return True
+
+        self.ready_checks: Mapping[str, Check] = {
+            **checks,
+            "group_joined": joined,
+            "dead_letter_breaker": breaker_closed,
+        }
 
     async def prepare(self) -> None:
         """Apply migrations and create groups, retrying while a dependency is down."""
@@ -109,12 +118,20 @@ def consumer_worker(
     """The usual assembly: a consumer of `stream` as `group` from settings, its stream gauges
     refreshed every stats_interval_s, readiness from Redis and Postgres pings."""
     config = ConsumerConfig.from_settings(settings, stream, group)
-    consumer = Consumer(port, handler, config, ConsumerMetrics(registry), backpressure=backpressure)
+    checks = ping_checks(redis, pool)
+    consumer = Consumer(
+        port,
+        handler,
+        config,
+        ConsumerMetrics(registry),
+        backpressure=backpressure,
+        dependencies_ok=lambda: all_pass(checks),
+    )
     gauges = StreamGauges(port, config, registry)
     return ConsumerWorker(
         consumer,
         prepare,
-        ping_checks(redis, pool),
+        checks,
         # Liveness: the loop turns at least every block_ms; allow generous slack for a slow batch.
         liveness_s=settings.block_ms / 1000 * 3 + 30,
         side_tasks=[lambda: gauges.run(settings.stats_interval_s), *side_tasks],

@@ -22,6 +22,7 @@ import structlog
 
 from reflex_common.errors import GroupMissing, InvalidMessage, TransientError
 from reflex_common.settings import WorkerSettings
+from reflex_common.streams.breaker import DeadLetterBreaker
 from reflex_common.streams.consumer_metrics import ConsumerMetrics
 from reflex_common.streams.ports import DeadLetter, Entry, Outgoing, StreamPort
 
@@ -72,6 +73,16 @@ class ConsumerConfig:
     # Batches handled at once. Above 1, the next batch is read and parsed while the previous one
     # waits on Postgres and Redis; the handler must then be safe to run concurrently.
     max_concurrent_batches: int = 1
+    # The dead-letter breaker (see breaker.py): more than max_ratio of the last window_entries
+    # dead-lettered stops reading for cooldown_s. breaker_key holds the open state in the store.
+    breaker_key: str = ""
+    breaker_window_entries: int = 1000
+    breaker_max_ratio: float = 0.5
+    breaker_cooldown_s: float = 300.0
+    # Transient failures of one batch retried this many times while the dependencies answer their
+    # pings: the failure is then the batch's own (a query past statement_timeout), and the batch is
+    # bisected down to the entry that fails alone, which is treated as failed.
+    max_transient_retries: int = 10
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings, stream: str, group: str) -> ConsumerConfig:
@@ -91,6 +102,11 @@ class ConsumerConfig:
             dlq_maxlen=settings.dlq_maxlen,
             retry_backoff_max_s=settings.retry_backoff_max_s,
             max_concurrent_batches=settings.max_concurrent_batches,
+            breaker_key=keys.breaker(stream, group),
+            breaker_window_entries=settings.breaker_window_entries,
+            breaker_max_ratio=settings.breaker_max_ratio,
+            breaker_cooldown_s=settings.breaker_cooldown_s,
+            max_transient_retries=settings.max_transient_retries,
         )
 
 
@@ -114,6 +130,11 @@ class _Stopped(Exception):
     """Raised inside the loop when stop() interrupts a retry; the batch stays pending."""
 
 
+class _OwnFailure(Exception):
+    """Raised by a bounded retry: the call kept failing while the dependencies answer, so the
+    failure is the work's own, not an outage's."""
+
+
 class Consumer:
     def __init__(
         self,
@@ -123,6 +144,7 @@ class Consumer:
         metrics: ConsumerMetrics,
         *,
         backpressure: Backpressure | None = None,
+        dependencies_ok: Callable[[], Awaitable[bool]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._port = port
@@ -130,6 +152,10 @@ class Consumer:
         self._cfg = config
         self._metrics = metrics
         self._backpressure = backpressure
+        # Answers whether the dependencies are up (pings); without it transient retries never end.
+        self._dependencies_ok = dependencies_ok
+        self._breaker = DeadLetterBreaker(config.breaker_window_entries, config.breaker_max_ratio)
+        self._next_breaker_check_at = 0.0
         self._clock = clock
         self._stopping = False
         self._cursor = "0-0"
@@ -152,6 +178,11 @@ class Consumer:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def breaker_reason(self) -> str | None:
+        """Why the dead-letter breaker is open (reading has stopped), or None."""
+        return self._breaker.reason
+
     async def run(self, *, burst: bool = False) -> None:
         """Consume until stop(); with burst=True, return once nothing is left to read or reclaim."""
         heartbeat = asyncio.create_task(self._heartbeat(), name="consumer-heartbeat")
@@ -162,8 +193,9 @@ class Consumer:
             await self._drain_own_pending()
             while not self._stopping:
                 self.last_progress_at = self._clock()
-                if not await self._run_once() and burst and not self._batches and await self._drained():
-                    break
+                if not await self._run_once() and burst and not self._batches:
+                    if self._breaker.reason is not None or await self._drained():
+                        break
         except _Stopped:
             pass
         finally:
@@ -195,6 +227,9 @@ class Consumer:
     async def _run_once(self) -> bool:
         """One turn of the loop; returns whether it found work."""
         self._reap_batches()
+        if await self._breaker_holds():
+            await self._sleep(min(0.5, self._cfg.retry_backoff_max_s))
+            return False
         if self._backpressure is not None and await self._retrying(self._backpressure.is_full):
             await self._sleep(min(0.5, self._cfg.retry_backoff_max_s))
             return False
@@ -340,6 +375,8 @@ class Consumer:
                     self._log.warning("entry_failed", entry_id=i, deliveries=by_id[i].deliveries, error=why)
             await self._dead_letter(letters)
             self._count(outcome, len(letters))
+            if (reason := self._breaker.record(len(entries) - len(trimmed), len(letters))) is not None:
+                await self._open_breaker(reason)
             self._log.info(
                 "batch_handled",
                 entries=len(entries),
@@ -359,9 +396,18 @@ class Consumer:
     async def _handle(self, entries: Sequence[Entry]) -> Outcome:
         """Handle a batch; when it blows up, handle its entries one by one to find the culprit."""
         try:
-            outcome = await self._retrying(lambda: self._handler.handle(entries))
+            outcome = await self._retrying(lambda: self._handler.handle(entries), bounded=True)
         except (_Stopped, asyncio.CancelledError):
             raise
+        except _OwnFailure as exc:
+            if len(entries) == 1:
+                self._log.error("entry_failed_transiently_alone", entry_id=entries[0].id, error=str(exc))
+                return Outcome(
+                    failed={entries[0].id: f"transient, past {self._cfg.max_transient_retries} retries: {exc}"}
+                )
+            half = len(entries) // 2
+            outcome = await self._handle(entries[:half])
+            outcome.merge(await self._handle(entries[half:]))
         except (InvalidMessage, RecursionError) as exc:
             # RecursionError: a payload nested too deep to encode; retrying cannot help either.
             if len(entries) == 1:
@@ -401,10 +447,12 @@ class Consumer:
         self._metrics.count(s, g, "dead_lettered", dead_lettered)
 
     # -- retry --------------------------------------------------------------------------------
-    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(self, call: Callable[[], Awaitable[T]], *, bounded: bool = False) -> T:
         """Run call until it does not raise TransientError (the heartbeat keeps the entries in hand
-        fresh meanwhile, so no other consumer claims them). stop() abandons it."""
+        fresh meanwhile, so no other consumer claims them). stop() abandons it. `bounded`: past
+        max_transient_retries, raise _OwnFailure if the dependencies answer their pings."""
         delay_s = 0.05
+        failures = 0
         while True:
             try:
                 return await call()
@@ -413,6 +461,9 @@ class Consumer:
                 self.last_progress_at = self._clock()
                 self._metrics.transient_errors.labels(self._cfg.stream, self._cfg.group).inc()
                 self._log.warning("transient_failure", error=str(exc), retry_in_s=round(delay_s, 3))
+                failures += 1
+                if bounded and failures >= self._cfg.max_transient_retries and await self._dependencies_up():
+                    raise _OwnFailure(str(exc)) from exc
             except GroupMissing as exc:
                 await self._recreate_group(exc)
                 continue
@@ -420,6 +471,42 @@ class Consumer:
                 raise _Stopped
             await self._sleep(delay_s)
             delay_s = min(delay_s * 2, self._cfg.retry_backoff_max_s)
+
+    async def _dependencies_up(self) -> bool:
+        if self._dependencies_ok is None:
+            return False
+        try:
+            return await self._dependencies_ok()
+        except Exception:
+            return False
+
+    # -- the dead-letter breaker --------------------------------------------------------------
+    async def _open_breaker(self, reason: str) -> None:
+        self._log.error("dead_letter_breaker_opened", reason=reason, cooldown_s=self._cfg.breaker_cooldown_s)
+        self._metrics.breaker_open.labels(self._cfg.stream, self._cfg.group).set(1)
+        if self._cfg.breaker_key:
+            await self._retrying(
+                lambda: self._port.open_breaker(self._cfg.breaker_key, reason, self._cfg.breaker_cooldown_s)
+            )
+
+    async def _breaker_holds(self) -> bool:
+        """Whether reading must wait: the breaker is open, here or (as the store says) in another
+        consumer of the group. Closes once the store's key is gone (cool-down over, or reflexctl)."""
+        if not self._cfg.breaker_key:
+            return self._breaker.reason is not None
+        if self._breaker.reason is None and self._clock() < self._next_breaker_check_at:
+            return False
+        self._next_breaker_check_at = self._clock() + self._cfg.claim_interval_s
+        stored = await self._retrying(lambda: self._port.breaker_reason(self._cfg.breaker_key))
+        if stored is None and self._breaker.reason is not None:
+            self._log.warning("dead_letter_breaker_closed", was=self._breaker.reason)
+            self._breaker.close()
+            self._metrics.breaker_open.labels(self._cfg.stream, self._cfg.group).set(0)
+        elif stored is not None and self._breaker.reason is None:
+            self._log.error("dead_letter_breaker_opened", reason=stored, by="another consumer of the group")
+            self._breaker.open(stored)
+            self._metrics.breaker_open.labels(self._cfg.stream, self._cfg.group).set(1)
+        return self._breaker.reason is not None
 
     async def _recreate_group(self, exc: GroupMissing) -> None:
         """The group vanished under us (restore from an older AOF, XGROUP DESTROY): create it again

@@ -36,6 +36,12 @@ class ConsumerMetrics:
             ["stream", "group"],
             registry=registry,
         )
+        self.breaker_open = Gauge(
+            "reflex_consumer_breaker_open",
+            "1 while the dead-letter circuit breaker holds the consumer (too many dead letters); 0 otherwise.",
+            ["stream", "group"],
+            registry=registry,
+        )
         self.in_flight = Gauge(
             "reflex_consumer_in_flight_entries",
             "Entries held by this consumer.",

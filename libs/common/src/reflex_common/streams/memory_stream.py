@@ -45,6 +45,7 @@ class MemoryStreams:
         self._clock_ms = clock_ms
         self.streams: dict[str, _Stream] = {}
         self.counters: dict[str, int] = {}
+        self.flags: dict[str, tuple[str, float]] = {}  # key → (value, expires at ms)
 
     def _stream(self, name: str) -> _Stream:
         return self.streams.setdefault(name, _Stream())
@@ -167,6 +168,14 @@ class MemoryStreams:
 
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
         self.counters[counter_key] = self.counters.get(counter_key, 0) + n
+
+    async def breaker_reason(self, key: str) -> str | None:
+        value, expires_ms = self.flags.get(key, ("", 0.0))
+        return value if self._clock_ms() < expires_ms else None
+
+    async def open_breaker(self, key: str, reason: str, cooldown_s: float) -> None:
+        if await self.breaker_reason(key) is None:
+            self.flags[key] = (reason, self._clock_ms() + cooldown_s * 1000)
 
     async def stats(self, stream: str, group: str, dlq_stream: str, trimmed_key: str) -> StreamStats:
         backlog = {b.group: b for b in await self.backlog(stream)}

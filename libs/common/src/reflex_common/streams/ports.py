@@ -122,6 +122,12 @@ class StreamPort(Protocol):
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
         """Add n to the durable count of pending entries found trimmed away."""
 
+    async def breaker_reason(self, key: str) -> str | None:
+        """Why the group's dead-letter breaker is open, or None when it is closed."""
+
+    async def open_breaker(self, key: str, reason: str, cooldown_s: float) -> None:
+        """Open the group's breaker for cooldown_s (unless it is open already)."""
+
     async def stats(self, stream: str, group: str, dlq_stream: str, trimmed_key: str) -> StreamStats:
         """Lag, pending count, oldest pending entry, DLQ length and trimmed count, in one round trip."""
 

@@ -183,6 +183,15 @@ class RedisStreams:
         await self._r.incrby(counter_key, n)
 
     @transient_on_outage
+    async def breaker_reason(self, key: str) -> str | None:
+        value: Any = await self._r.get(key)
+        return _id(value) if value is not None else None
+
+    @transient_on_outage
+    async def open_breaker(self, key: str, reason: str, cooldown_s: float) -> None:
+        await self._r.set(key, reason, px=max(1, int(cooldown_s * 1000)), nx=True)
+
+    @transient_on_outage
     async def stats(self, stream: str, group: str, dlq_stream: str, trimmed_key: str) -> StreamStats:
         groups = await self.backlog(stream)
         mine = next((g for g in groups if g.group == group), None)
