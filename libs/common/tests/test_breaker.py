@@ -105,7 +105,7 @@ async def test_2000_invalid_entries_open_the_breaker_after_the_bound_and_the_res
     async def noop() -> None:
         return None
 
-    worker = ConsumerWorker(consumer, noop, {}, liveness_s=60)
+    worker = ConsumerWorker(consumer, noop, {})
     async with TestClient(TestServer(health_app(registry, worker.ready_checks, worker.alive))) as client:
         response = await client.get("/readyz")
         body = await response.json()

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from reflex_common.errors import InvalidMessage, TransientError
+from reflex_common.settings import WorkerSettings
 from reflex_common.streams import Consumer, ConsumerConfig, Entry, Outcome, Outgoing
 from reflex_common.streams.consumer_metrics import ConsumerMetrics
 from reflex_common.streams.redis_stream import RedisStreams
+from reflex_common.worker import ConsumerWorker
 
 GROUP = "g"
 
@@ -352,3 +355,89 @@ async def test_touch_keeps_our_entries_fresh_and_leaves_others_claims_alone(
         for p in await redis.xpending_range(cfg.stream, GROUP, "-", "+", 10, "c1")
     }
     assert all(ms < 50 for ms in idle.values())
+
+
+class Held:
+    """Handles a batch only once the test releases it; records what it saw and how often."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.deliveries: dict[str, int] = {}
+
+    async def handle(self, entries: Sequence[Entry]) -> Outcome:
+        for e in entries:
+            self.deliveries[e.id] = e.deliveries
+        self.started.set()
+        await self.release.wait()
+        return Outcome(done=[e.id for e in entries])
+
+
+async def noop() -> None:
+    return None
+
+
+async def test_a_handler_slower_than_min_idle_but_within_its_deadline_is_not_claimed_and_stays_alive(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, batch_deadline_s=10, min_idle_ms=300)
+    ids = [(await redis.xadd(cfg.stream, {"n": str(i)})).decode() for i in range(5)]
+    slow, other = Held(), Recorder()
+    first = Consumer(port, slow, cfg, ConsumerMetrics(CollectorRegistry()))
+    worker = ConsumerWorker(first, noop, {})
+    second = Consumer(
+        port, other, config(key_prefix, consumer="c2", min_idle_ms=300), ConsumerMetrics(CollectorRegistry())
+    )
+    task = asyncio.create_task(first.run(burst=True))
+    await asyncio.wait_for(slow.started.wait(), 10)
+    claimer = asyncio.create_task(second.run())
+    # Hold the batch for five times MIN_IDLE_MS while c2 tries to claim every 50 ms.
+    until = time.monotonic() + 5 * cfg.min_idle_ms / 1000
+    while time.monotonic() < until:
+        assert worker.alive()
+        await asyncio.sleep(0.05)
+    slow.release.set()
+    await asyncio.wait_for(task, 10)
+    second.stop()
+    await asyncio.wait_for(claimer, 10)
+    assert other.seen == []
+    assert slow.deliveries == dict.fromkeys(ids, 1)
+    assert int((await redis.xpending(cfg.stream, GROUP))["pending"]) == 0
+
+
+async def test_a_handler_past_its_deadline_is_cancelled_and_only_its_culprit_fails(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, batch_deadline_s=0.3, max_deliveries=1)
+    for i in range(3):
+        await redis.xadd(cfg.stream, {"n": str(i)})
+    hang = (await redis.xadd(cfg.stream, {"n": "hang"})).decode()
+
+    class HangsOnOne:
+        async def handle(self, entries: Sequence[Entry]) -> Outcome:
+            if any(e.fields.get("n") == b"hang" for e in entries):
+                await asyncio.Event().wait()
+            return Outcome(done=[e.id for e in entries])
+
+    await Consumer(port, HangsOnOne(), cfg, ConsumerMetrics(CollectorRegistry())).run(burst=True)
+    letters = await redis.xrange(cfg.dlq_stream)
+    assert [f[b"dlq:original_id"].decode() for _, f in letters] == [hang]
+    assert b"batch_deadline_s" in letters[0][1][b"dlq:error"]
+    assert int((await redis.xpending(cfg.stream, GROUP))["pending"]) == 0  # the other three acked
+
+
+def test_liveness_is_never_shorter_than_the_batch_deadline() -> None:
+    settings = WorkerSettings(batch_deadline_s=120, min_idle_ms=60_000)
+    now = [0.0]
+    consumer = Consumer(
+        port=None,  # type: ignore[arg-type]
+        handler=Recorder(),
+        config=ConsumerConfig.from_settings(settings, "s", "g"),
+        metrics=ConsumerMetrics(CollectorRegistry()),
+        clock=lambda: now[0],
+    )
+    assert consumer.liveness_s >= 120
+    now[0] = 119.0
+    assert consumer.alive()  # a batch still within its deadline
+    now[0] = consumer.liveness_s + 1
+    assert not consumer.alive()  # stuck past the deadline and every retry: restart the pod

@@ -99,3 +99,6 @@ class WorkerSettings(CommonSettings):
     # Transient failures of one batch, while Redis and Postgres answer pings, before it is bisected to
     # find the entry whose own work keeps failing (e.g. past statement_timeout).
     max_transient_retries: int = Field(default=10, ge=1)
+    # A handler call running longer is cancelled and its batch counted as failing; liveness is never
+    # shorter than this. Keep it below MIN_IDLE_MS unless the work is known to be slower.
+    batch_deadline_s: float = Field(default=45.0, gt=0)

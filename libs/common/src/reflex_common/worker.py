@@ -44,12 +44,10 @@ class ConsumerWorker:
         prepare: Callable[[], Awaitable[None]],
         checks: Mapping[str, Check],
         *,
-        liveness_s: float,
         side_tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> None:
         self.consumer = consumer
         self._prepare = prepare
-        self._liveness_s = liveness_s
         self._side_tasks = side_tasks
         self._prepared = False
         self._log = structlog.get_logger("worker")
@@ -98,7 +96,8 @@ class ConsumerWorker:
         self.consumer.stop()
 
     def alive(self) -> bool:
-        return time.monotonic() - self.consumer.last_progress_at < self._liveness_s
+        """The loop made progress, or is retrying or handling a batch within its deadline."""
+        return self.consumer.alive()
 
 
 def consumer_worker(
@@ -132,8 +131,6 @@ def consumer_worker(
         consumer,
         prepare,
         checks,
-        # Liveness: the loop turns at least every block_ms; allow generous slack for a slow batch.
-        liveness_s=settings.block_ms / 1000 * 3 + 30,
         side_tasks=[lambda: gauges.run(settings.stats_interval_s), *side_tasks],
     )
 

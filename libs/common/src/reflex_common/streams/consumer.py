@@ -83,6 +83,10 @@ class ConsumerConfig:
     # pings: the failure is then the batch's own (a query past statement_timeout), and the batch is
     # bisected down to the entry that fails alone, which is treated as failed.
     max_transient_retries: int = 10
+    # A handler call running longer is cancelled (its transaction rolls back) and counted as the
+    # batch failing; liveness is never shorter (see Consumer.liveness_s). Below min_idle_ms by
+    # default, though the heartbeat keeps a live batch's entries from being claimed either way.
+    batch_deadline_s: float = 45.0
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings, stream: str, group: str) -> ConsumerConfig:
@@ -107,6 +111,7 @@ class ConsumerConfig:
             breaker_max_ratio=settings.breaker_max_ratio,
             breaker_cooldown_s=settings.breaker_cooldown_s,
             max_transient_retries=settings.max_transient_retries,
+            batch_deadline_s=settings.batch_deadline_s,
         )
 
 
@@ -128,6 +133,10 @@ def _checked(outcome: Outcome, entries: Sequence[Entry], log: structlog.typing.F
 
 class _Stopped(Exception):
     """Raised inside the loop when stop() interrupts a retry; the batch stays pending."""
+
+
+class BatchDeadlineExceeded(Exception):
+    """The handler ran past batch_deadline_s and was cancelled; its entries count as failed."""
 
 
 class _OwnFailure(Exception):
@@ -177,6 +186,15 @@ class Consumer:
     @property
     def stopping(self) -> bool:
         return self._stopping
+
+    @property
+    def liveness_s(self) -> float:
+        """How long the loop may go without progress (a turn begun, a batch settled, a retry) and
+        still be alive: a batch within its deadline, one blocked read, one backoff, and slack."""
+        return self._cfg.batch_deadline_s + self._cfg.block_ms / 1000 + self._cfg.retry_backoff_max_s + 5.0
+
+    def alive(self) -> bool:
+        return self._clock() - self.last_progress_at < self.liveness_s
 
     @property
     def breaker_reason(self) -> str | None:
@@ -388,6 +406,7 @@ class Consumer:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
         finally:
+            self.last_progress_at = self._clock()
             self._in_flight -= len(entries)
             self._held.difference_update(e.id for e in entries)
             self._metrics.in_flight.labels(self._cfg.stream, self._cfg.group).set(self._in_flight)
@@ -396,7 +415,7 @@ class Consumer:
     async def _handle(self, entries: Sequence[Entry]) -> Outcome:
         """Handle a batch; when it blows up, handle its entries one by one to find the culprit."""
         try:
-            outcome = await self._retrying(lambda: self._handler.handle(entries), bounded=True)
+            outcome = await self._retrying(lambda: self._within_deadline(entries), bounded=True)
         except (_Stopped, asyncio.CancelledError):
             raise
         except _OwnFailure as exc:
@@ -438,6 +457,16 @@ class Consumer:
                 self._cfg.stream, self._cfg.group, self._cfg.dlq_stream, letters, self._cfg.dlq_maxlen
             )
         )
+
+    async def _within_deadline(self, entries: Sequence[Entry]) -> Outcome:
+        try:
+            async with asyncio.timeout(self._cfg.batch_deadline_s):
+                return await self._handler.handle(entries)
+        except TimeoutError as exc:
+            # Raised as a failure of the batch (not a TransientError): split, then failed alone.
+            raise BatchDeadlineExceeded(
+                f"the handler ran past batch_deadline_s ({self._cfg.batch_deadline_s:g})"
+            ) from exc
 
     def _count(self, outcome: Outcome, dead_lettered: int) -> None:
         s, g = self._cfg.stream, self._cfg.group
