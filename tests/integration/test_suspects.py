@@ -36,6 +36,7 @@ def test_an_entry_that_kills_its_worker_goes_alone_to_the_dlq(redis_url: str, ke
     letters = r.xrange(f"{stream}:dlq")
     assert [f[b"dlq:original_id"].decode() for _, f in letters] == [poison]
     assert letters[0][1][b"dlq:deliveries"] == b"4"
+    assert (letters[0][1][b"dlq:reason"], letters[0][1][b"dlq:consumer"]) == (b"poison", b"only")
     assert sorted(m.decode() for m in r.smembers(f"{stream}:stored")) == sorted(ids)
     assert int(r.xpending(stream, "g")["pending"]) == 0
     r.close()

@@ -183,6 +183,7 @@ async def test_an_entry_whose_own_query_keeps_timing_out_is_bisected_out_and_fai
     letters = await redis.xrange(cfg.dlq_stream)
     assert [f[b"dlq:original_id"].decode() for _, f in letters] == [slow]
     assert b"past 3 retries" in letters[0][1][b"dlq:error"]
+    assert (letters[0][1][b"dlq:reason"], letters[0][1][b"dlq:error_class"]) == (b"failed", b"QueryCanceled")
     assert await unhandled(redis, cfg.stream) == 0
 
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 
+import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -26,6 +27,7 @@ def config(prefix: str, **overrides: object) -> ConsumerConfig:
         consumer="c1",
         dlq_stream=f"{prefix}:in:dlq",
         trimmed_counter_key=f"{prefix}:in:trimmed",
+        trimmed_unread_key=f"{prefix}:in:trimmed_unread:{GROUP}",
         batch_size=50,
         max_in_flight=100,
         block_ms=50,
@@ -163,6 +165,11 @@ async def test_poison_entry_is_dead_lettered_after_max_deliveries_and_the_rest_f
     assert fields[b"dlq:deliveries"] == b"3"
     assert fields[b"n"] == b"4"
     assert b"poison" in fields[b"dlq:error"]
+    assert (fields[b"dlq:reason"], fields[b"dlq:error_class"], fields[b"dlq:consumer"]) == (
+        b"failed",
+        b"RuntimeError",
+        b"c1",
+    )
     # delivered exactly max_deliveries times, never a fourth
     assert handler.deliveries[ids[4]] == 3
 
@@ -176,7 +183,7 @@ async def test_invalid_entry_is_dead_lettered_at_once(port: RedisStreams, redis:
     letters = await redis.xrange(cfg.dlq_stream)
     assert [f[b"dlq:original_id"] for _, f in letters] == [ids[1].encode()]
     assert letters[0][1][b"dlq:deliveries"] == b"1"
-    assert b"invalid" in letters[0][1][b"dlq:error"]
+    assert (letters[0][1][b"dlq:reason"], letters[0][1][b"dlq:error_class"]) == (b"invalid", b"InvalidMessage")
     assert await pending(redis, cfg.stream) == 0
 
 
@@ -208,7 +215,7 @@ async def test_entries_trimmed_while_pending_are_detected_counted_and_recorded(
     assert int(await redis.get(cfg.trimmed_counter_key) or 0) == 2
     letters = await redis.xrange(cfg.dlq_stream)
     assert sorted(f[b"dlq:original_id"].decode() for _, f in letters) == sorted(ids[:2])
-    assert all(b"trimmed" in f[b"dlq:error"] for _, f in letters)
+    assert all(f[b"dlq:reason"] == b"trimmed" for _, f in letters)
     assert await pending(redis, cfg.stream) == 0
 
 
@@ -423,6 +430,7 @@ async def test_a_handler_past_its_deadline_is_cancelled_and_only_its_culprit_fai
     letters = await redis.xrange(cfg.dlq_stream)
     assert [f[b"dlq:original_id"].decode() for _, f in letters] == [hang]
     assert b"batch_deadline_s" in letters[0][1][b"dlq:error"]
+    assert (letters[0][1][b"dlq:reason"], letters[0][1][b"dlq:error_class"]) == (b"failed", b"BatchDeadlineExceeded")
     assert int((await redis.xpending(cfg.stream, GROUP))["pending"]) == 0  # the other three acked
 
 
@@ -441,3 +449,80 @@ def test_liveness_is_never_shorter_than_the_batch_deadline() -> None:
     assert consumer.alive()  # a batch still within its deadline
     now[0] = consumer.liveness_s + 1
     assert not consumer.alive()  # stuck past the deadline and every retry: restart the pod
+
+
+async def test_dead_letters_lost_to_the_dlq_maxlen_are_counted(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, dlq_maxlen=100, breaker_max_ratio=1.0, batch_size=50)
+    await add(redis, cfg.stream, 400)
+    handler = Recorder()
+    handler.invalid = {str(i).encode() for i in range(400)}
+    registry = CollectorRegistry()
+    await Consumer(port, handler, cfg, ConsumerMetrics(registry)).run(burst=True)
+    kept = await redis.xlen(cfg.dlq_stream)
+    dropped = registry.get_sample_value("reflex_stream_dlq_dropped_total", {"stream": cfg.stream, "group": GROUP})
+    assert kept < 400
+    assert dropped == 400 - kept
+
+
+@pytest.mark.parametrize("adapter", ["redis", "memory"])
+async def test_entries_trimmed_before_any_consumer_read_them_are_counted(
+    adapter: str, port: RedisStreams, key_prefix: str
+) -> None:
+    from reflex_common.streams.memory_stream import MemoryStreams
+    from reflex_common.streams.stream_gauges import StreamGauges
+
+    store: RedisStreams | MemoryStreams = port if adapter == "redis" else MemoryStreams()
+    cfg = config(key_prefix, batch_size=500, max_in_flight=1000)
+    await store.ensure_group(cfg.stream, GROUP)
+    await store.publish([Outgoing(cfg.stream, {"n": b"1"}, 1000)] * 3000)  # MAXLEN ~1000: most go unread
+    registry = CollectorRegistry()
+    gauges = StreamGauges(store, cfg, registry)
+    labels = {"stream": cfg.stream, "group": GROUP}
+    await gauges.refresh()
+    length = (await store.stats(cfg.stream, GROUP, cfg.dlq_stream, cfg.trimmed_counter_key)).lag
+    lost = registry.get_sample_value("reflex_stream_trimmed_unread_entries", labels)
+    assert lost == 3000 - length and lost >= 1900
+    handler = Recorder()
+    await Consumer(store, handler, cfg, ConsumerMetrics(CollectorRegistry())).run(burst=True)
+    assert len(handler.seen) == length
+    await gauges.refresh()  # read now; the lost ones stay counted
+    assert registry.get_sample_value("reflex_stream_trimmed_unread_entries", labels) == lost
+
+
+async def test_the_janitor_removes_only_idle_consumers_with_nothing_pending(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    from reflex_common.streams.janitor import ConsumerJanitor
+
+    cfg = config(key_prefix)
+    await port.ensure_group(cfg.stream, GROUP)
+    await add(redis, cfg.stream, 4)
+
+    async def read(consumer: str, ack: bool) -> None:
+        (_, [(entry_id, _)]), *_ = await redis.xreadgroup(GROUP, consumer, {cfg.stream: ">"}, count=1)
+        if ack:
+            await redis.xack(cfg.stream, GROUP, entry_id)
+
+    await read("old-busy", ack=False)  # holds a pending entry
+    await read("old-empty", ack=True)
+    await read("c1", ack=True)  # ourselves, idle too
+
+    async def all_idle() -> bool:
+        return all(c["idle"] >= 200 for c in await redis.xinfo_consumers(cfg.stream, GROUP))
+
+    deadline = time.monotonic() + 10
+    while not await all_idle():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    await read("fresh", ack=True)  # just seen
+    registry = CollectorRegistry()
+    janitor = ConsumerJanitor(port, cfg.stream, GROUP, "c1", idle_max_s=0.2, registry=registry)
+    assert await janitor.sweep() == ["old-empty"]
+    names = sorted(c["name"].decode() for c in await redis.xinfo_consumers(cfg.stream, GROUP))
+    assert names == ["c1", "fresh", "old-busy"]
+    assert int((await redis.xpending(cfg.stream, GROUP))["pending"]) == 1  # nothing dropped
+    assert (
+        registry.get_sample_value("reflex_consumer_janitor_removed_total", {"stream": cfg.stream, "group": GROUP}) == 1
+    )

@@ -102,3 +102,5 @@ class WorkerSettings(CommonSettings):
     # A handler call running longer is cancelled and its batch counted as failing; liveness is never
     # shorter than this. Keep it below MIN_IDLE_MS unless the work is known to be slower.
     batch_deadline_s: float = Field(default=45.0, gt=0)
+    # Consumers of the group idle this long with nothing pending are removed (old pod names).
+    consumer_idle_max_s: float = Field(default=86_400.0, ge=1)

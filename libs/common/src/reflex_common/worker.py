@@ -21,6 +21,7 @@ from reflex_common.settings import WorkerSettings
 from reflex_common.streams import Consumer, ConsumerConfig, Handler, StreamPort
 from reflex_common.streams.consumer import Backpressure
 from reflex_common.streams.consumer_metrics import ConsumerMetrics
+from reflex_common.streams.janitor import ConsumerJanitor
 from reflex_common.streams.redis_stream import RedisStreams, open_redis_streams
 from reflex_common.streams.stream_gauges import StreamGauges
 
@@ -127,11 +128,16 @@ def consumer_worker(
         dependencies_ok=lambda: all_pass(checks),
     )
     gauges = StreamGauges(port, config, registry)
+    janitor = ConsumerJanitor(port, stream, group, config.consumer, settings.consumer_idle_max_s, registry)
     return ConsumerWorker(
         consumer,
         prepare,
         checks,
-        side_tasks=[lambda: gauges.run(settings.stats_interval_s), *side_tasks],
+        side_tasks=[
+            lambda: gauges.run(settings.stats_interval_s),
+            lambda: janitor.run(min(300.0, settings.consumer_idle_max_s / 4)),
+            *side_tasks,
+        ],
     )
 
 

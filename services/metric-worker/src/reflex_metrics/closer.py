@@ -22,6 +22,7 @@ from reflex_common.db import transient_db
 from reflex_common.errors import TransientError
 from reflex_common.schemas import ClosedWindow
 from reflex_common.streams import Outgoing, StreamPort
+from reflex_common.streams.consumer import Backpressure
 from reflex_common.telemetry import traceparent_of
 from reflex_metrics.windowing import close_boundary
 
@@ -81,8 +82,12 @@ class WindowCloser:
         lateness_s: float,
         max_windows_per_pass: int,
         tracer: Tracer,
+        backpressure: Backpressure | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
     ) -> None:
+        # The windows stream's backlog: while the anomaly-detector lags past its bound the closer
+        # waits (windows stay due in Postgres), so MAXLEN trimming never reaches an unread window.
+        self._backpressure = backpressure
         self._tracer = tracer
         self._pool = pool
         self._port = port
@@ -98,6 +103,9 @@ class WindowCloser:
     async def close(self, now: datetime | None = None) -> list[ClosedWindow]:
         """One pass: close what is due, revise what changed, send both. Returns what was sent."""
         now = now or self._clock()
+        if self._backpressure is not None and await self._backpressure.is_full():
+            self._log.warning("close_paused", reason="windows stream backlog over its bound")
+            return []
         with (
             self._tracer.start_as_current_span("windows close", kind=SpanKind.PRODUCER),
             transient_db(),

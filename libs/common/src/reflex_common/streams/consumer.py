@@ -24,7 +24,7 @@ from reflex_common.errors import GroupMissing, InvalidMessage, TransientError
 from reflex_common.settings import WorkerSettings
 from reflex_common.streams.breaker import DeadLetterBreaker
 from reflex_common.streams.consumer_metrics import ConsumerMetrics
-from reflex_common.streams.ports import DeadLetter, Entry, Outgoing, StreamPort
+from reflex_common.streams.ports import DeadLetter, DlqReason, Entry, Outgoing, StreamPort
 
 T = TypeVar("T")
 
@@ -37,12 +37,15 @@ class Outcome:
     forward: list[Outgoing] = field(default_factory=list)
     invalid: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    # The exception class behind an invalid or failed id, where one was raised.
+    error_classes: dict[str, str] = field(default_factory=dict)
 
     def merge(self, other: Outcome) -> None:
         self.done += other.done
         self.forward += other.forward
         self.invalid.update(other.invalid)
         self.failed.update(other.failed)
+        self.error_classes.update(other.error_classes)
 
 
 class Handler(Protocol):
@@ -62,6 +65,8 @@ class ConsumerConfig:
     consumer: str
     dlq_stream: str
     trimmed_counter_key: str
+    # High-water mark of entries trimmed before the group read them (see StreamGauges).
+    trimmed_unread_key: str = ""
     batch_size: int = 500
     max_in_flight: int = 1000
     block_ms: int = 2000
@@ -97,6 +102,7 @@ class ConsumerConfig:
             consumer=settings.consumer_name,
             dlq_stream=keys.dlq_stream(stream),
             trimmed_counter_key=keys.trimmed_counter(stream),
+            trimmed_unread_key=keys.trimmed_unread_counter(stream, group),
             batch_size=settings.batch_size,
             max_in_flight=settings.max_in_flight,
             block_ms=settings.block_ms,
@@ -113,6 +119,13 @@ class ConsumerConfig:
             max_transient_retries=settings.max_transient_retries,
             batch_deadline_s=settings.batch_deadline_s,
         )
+
+
+def _root_class(exc: BaseException) -> str:
+    """The class of the innermost cause: the driver's (QueryCanceled), not the wrapper's."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return type(exc).__name__
 
 
 def _checked(outcome: Outcome, entries: Sequence[Entry], log: structlog.typing.FilteringBoundLogger) -> Outcome:
@@ -358,7 +371,9 @@ class Consumer:
         ids = [e.id for e in entries]
         self._log.error("pending_entries_trimmed", count=len(ids), ids=ids[:20])
         self._metrics.count(self._cfg.stream, self._cfg.group, "trimmed", len(ids))
-        letters = [DeadLetter(e, "trimmed: the entry was deleted from the stream while pending") for e in entries]
+        letters = [
+            self._letter(e, "trimmed", "the entry was deleted from the stream while pending", "") for e in entries
+        ]
         await self._retrying(
             lambda: self._port.count_trimmed(self._cfg.stream, self._cfg.trimmed_counter_key, len(ids))
         )
@@ -379,16 +394,20 @@ class Consumer:
             live = [e for e in entries if e.fields and e.deliveries <= self._cfg.max_deliveries]
             if trimmed:
                 await self._record_trimmed(trimmed)
-            letters = [DeadLetter(e, f"delivered {e.deliveries} times without an ack") for e in over]
+            letters = [self._letter(e, "poison", f"delivered {e.deliveries} times without an ack", "") for e in over]
             outcome = await self._handle(live) if live else Outcome()
             await self._retrying(
                 lambda: self._port.commit(self._cfg.stream, self._cfg.group, outcome.done, outcome.forward)
             )
             by_id = {e.id: e for e in live}
-            letters += [DeadLetter(by_id[i], f"invalid: {why}") for i, why in outcome.invalid.items()]
+            classes = outcome.error_classes
+            letters += [
+                self._letter(by_id[i], "invalid", why, classes.get(i, "InvalidMessage"))
+                for i, why in outcome.invalid.items()
+            ]
             for i, why in outcome.failed.items():
                 if by_id[i].deliveries >= self._cfg.max_deliveries:
-                    letters.append(DeadLetter(by_id[i], f"failed: {why}"))
+                    letters.append(self._letter(by_id[i], "failed", why, classes.get(i, "")))
                 else:
                     self._log.warning("entry_failed", entry_id=i, deliveries=by_id[i].deliveries, error=why)
             await self._dead_letter(letters)
@@ -422,7 +441,8 @@ class Consumer:
             if len(entries) == 1:
                 self._log.error("entry_failed_transiently_alone", entry_id=entries[0].id, error=str(exc))
                 return Outcome(
-                    failed={entries[0].id: f"transient, past {self._cfg.max_transient_retries} retries: {exc}"}
+                    failed={entries[0].id: f"transient, past {self._cfg.max_transient_retries} retries: {exc}"},
+                    error_classes={entries[0].id: _root_class(exc)},
                 )
             half = len(entries) // 2
             outcome = await self._handle(entries[:half])
@@ -430,12 +450,18 @@ class Consumer:
         except (InvalidMessage, RecursionError) as exc:
             # RecursionError: a payload nested too deep to encode; retrying cannot help either.
             if len(entries) == 1:
-                return Outcome(invalid={entries[0].id: f"{type(exc).__name__}: {exc}"})
+                return Outcome(
+                    invalid={entries[0].id: f"{type(exc).__name__}: {exc}"},
+                    error_classes={entries[0].id: _root_class(exc)},
+                )
             outcome = await self._one_by_one(entries)
         except Exception as exc:
             if len(entries) == 1:
                 self._log.exception("handler_failed", entry_id=entries[0].id)
-                return Outcome(failed={entries[0].id: f"{type(exc).__name__}: {exc}"})
+                return Outcome(
+                    failed={entries[0].id: f"{type(exc).__name__}: {exc}"},
+                    error_classes={entries[0].id: _root_class(exc)},
+                )
             outcome = await self._one_by_one(entries)
         return _checked(outcome, entries, self._log)
 
@@ -450,23 +476,35 @@ class Consumer:
             return
         for letter in letters:
             self._log.error(
-                "entry_dead_lettered", entry_id=letter.entry.id, deliveries=letter.entry.deliveries, error=letter.error
+                "entry_dead_lettered",
+                entry_id=letter.entry.id,
+                reason=letter.reason,
+                error_class=letter.error_class,
+                deliveries=letter.entry.deliveries,
+                error=letter.error,
             )
-        await self._retrying(
+        dropped = await self._retrying(
             lambda: self._port.dead_letter(
                 self._cfg.stream, self._cfg.group, self._cfg.dlq_stream, letters, self._cfg.dlq_maxlen
             )
         )
+        if dropped:
+            # The DLQ is at its MAXLEN: its oldest letters are gone for good. Say so, loudly.
+            self._metrics.dlq_dropped.labels(self._cfg.stream, self._cfg.group).inc(dropped)
+            self._log.error("dead_letters_dropped", count=dropped, dlq_maxlen=self._cfg.dlq_maxlen)
 
     async def _within_deadline(self, entries: Sequence[Entry]) -> Outcome:
         try:
             async with asyncio.timeout(self._cfg.batch_deadline_s):
                 return await self._handler.handle(entries)
-        except TimeoutError as exc:
+        except TimeoutError:
             # Raised as a failure of the batch (not a TransientError): split, then failed alone.
             raise BatchDeadlineExceeded(
                 f"the handler ran past batch_deadline_s ({self._cfg.batch_deadline_s:g})"
-            ) from exc
+            ) from None
+
+    def _letter(self, entry: Entry, reason: DlqReason, error: str, error_class: str) -> DeadLetter:
+        return DeadLetter(entry, reason, error, error_class, self._cfg.consumer)
 
     def _count(self, outcome: Outcome, dead_lettered: int) -> None:
         s, g = self._cfg.stream, self._cfg.group

@@ -31,12 +31,15 @@ class _Pending:
 class _Group:
     last_delivered: str = "0-0"
     pending: dict[str, _Pending] = field(default_factory=dict)
+    entries_read: int = 0
+    consumers: dict[str, float] = field(default_factory=dict)  # name → last seen (ms)
 
 
 @dataclass
 class _Stream:
     entries: dict[str, dict[str, bytes]] = field(default_factory=dict)
     last_id: str = "0-0"
+    added: int = 0
     groups: dict[str, _Group] = field(default_factory=dict)
 
 
@@ -69,6 +72,7 @@ class MemoryStreams:
         new_id = f"{ms}-0" if ms > last_ms else f"{last_ms}-{last_seq + 1}"
         s.entries[new_id] = dict(fields)
         s.last_id = new_id
+        s.added += 1
         if maxlen is not None:
             self.trim(stream, maxlen)
         return new_id
@@ -109,10 +113,12 @@ class MemoryStreams:
         s = self._stream(stream)
         g = self._group(stream, group)
         fresh = [i for i in s.entries if _key(i) > _key(g.last_delivered)][:count]
+        g.consumers[consumer] = self._clock_ms()
         if not fresh:
             await asyncio.sleep(min(block_ms, 10) / 1000)
             return []
         g.last_delivered = fresh[-1]
+        g.entries_read += len(fresh)
         return [Entry(i, dict(s.entries[i]), self._deliver(g, i, consumer)) for i in fresh]
 
     async def autoclaim(
@@ -153,12 +159,14 @@ class MemoryStreams:
 
     async def dead_letter(
         self, stream: str, group: str, dlq_stream: str, letters: Sequence[DeadLetter], maxlen: int
-    ) -> None:
+    ) -> int:
+        before = len(self._stream(dlq_stream).entries)
         for letter in letters:
             self.add(dlq_stream, letter.to_fields(stream, group), maxlen)
         g = self._group(stream, group)
         for letter in letters:
             g.pending.pop(letter.entry.id, None)
+        return max(0, before + len(letters) - len(self._stream(dlq_stream).entries))
 
     async def touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
         g = self._group(stream, group)
@@ -168,6 +176,19 @@ class MemoryStreams:
 
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
         self.counters[counter_key] = self.counters.get(counter_key, 0) + n
+
+    async def remove_idle_consumers(self, stream: str, group: str, keep: str, idle_ms: int) -> list[str]:
+        g = self._group(stream, group)
+        now = self._clock_ms()
+        busy = {p.consumer for p in g.pending.values()}
+        idle = [c for c, seen in g.consumers.items() if c != keep and c not in busy and now - seen >= idle_ms]
+        for c in idle:
+            del g.consumers[c]
+        return idle
+
+    async def keep_max(self, key: str, value: int) -> int:
+        self.counters[key] = max(self.counters.get(key, 0), value)
+        return self.counters[key]
 
     async def breaker_reason(self, key: str) -> str | None:
         value, expires_ms = self.flags.get(key, ("", 0.0))
@@ -188,7 +209,14 @@ class MemoryStreams:
             oldest_pending_ms=oldest[0] if oldest else None,
             dlq_length=len(self._stream(dlq_stream).entries),
             trimmed=self.counters.get(trimmed_key, 0),
+            trimmed_unread=self._trimmed_unread(stream, group) if mine else None,
         )
+
+    def _trimmed_unread(self, stream: str, group: str) -> int:
+        s = self._stream(stream)
+        g = self._group(stream, group)
+        unread = sum(1 for i in s.entries if _key(i) > _key(g.last_delivered))
+        return max(0, s.added - g.entries_read - unread)
 
     async def backlog(self, stream: str) -> list[GroupBacklog]:
         s = self._stream(stream)

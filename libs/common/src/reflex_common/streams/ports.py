@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,20 +26,35 @@ class Outgoing:
     maxlen: int
 
 
+# Why an entry was dead-lettered: `invalid` (it can never be handled), `poison` (delivered more than
+# max_deliveries times without an ack: it killed or stalled its consumer each time), `failed` (the
+# handler failed on it alone max_deliveries times), `trimmed` (deleted from the stream while pending).
+DlqReason = Literal["invalid", "poison", "failed", "trimmed"]
+DLQ_REASONS: tuple[DlqReason, ...] = ("invalid", "poison", "failed", "trimmed")
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     entry: Entry
+    reason: DlqReason
     error: str
+    # The exception class behind it (QueryCanceled, BatchDeadlineExceeded, InvalidMessage, …).
+    error_class: str = ""
+    consumer: str = ""
 
     def to_fields(self, stream: str, group: str) -> dict[str, bytes]:
         """The DLQ entry: the original fields as they were, plus `dlq:*` fields saying what happened."""
         fields: dict[str, bytes] = dict(self.entry.fields)
         fields.update(
             {
+                "dlq:reason": self.reason.encode(),
                 "dlq:error": self.error.encode()[:2000],
+                "dlq:error_class": self.error_class.encode(),
                 "dlq:original_id": self.entry.id.encode(),
                 "dlq:stream": stream.encode(),
                 "dlq:group": group.encode(),
+                "dlq:consumer": self.consumer.encode(),
+                # Redis's own count; 0 when Redis dropped the pending record before we could read it.
                 "dlq:deliveries": str(self.entry.deliveries).encode(),
                 "dlq:failed_at_ms": str(int(time.time() * 1000)).encode(),
             }
@@ -80,6 +95,10 @@ class StreamStats:
     oldest_pending_ms: int | None
     dlq_length: int
     trimmed: int
+    # Entries trimmed from the stream before the group read them (entries-added − entries-read −
+    # entries still unread); None when the server cannot tell now (Redis < 7, or the group's last
+    # read lies inside the stream, where counting the unread rest would cost a scan).
+    trimmed_unread: int | None = None
 
 
 class StreamPort(Protocol):
@@ -111,8 +130,9 @@ class StreamPort(Protocol):
 
     async def dead_letter(
         self, stream: str, group: str, dlq_stream: str, letters: Sequence[DeadLetter], maxlen: int
-    ) -> None:
-        """In one MULTI: XADD each letter to dlq_stream (fields, error, id, delivery count), XACK it."""
+    ) -> int:
+        """In one MULTI: XADD each letter to dlq_stream (fields, error, id, delivery count), XACK it.
+        Returns how many older letters the DLQ's own MAXLEN trimmed away meanwhile."""
 
     async def touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
         """Reset the idle time of those entries this consumer still owns, without counting a delivery
@@ -121,6 +141,13 @@ class StreamPort(Protocol):
 
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
         """Add n to the durable count of pending entries found trimmed away."""
+
+    async def remove_idle_consumers(self, stream: str, group: str, keep: str, idle_ms: int) -> list[str]:
+        """Atomically XGROUP DELCONSUMER every consumer but `keep` idle at least idle_ms with 0
+        pending; returns their names."""
+
+    async def keep_max(self, key: str, value: int) -> int:
+        """Raise the counter at key to value if it is lower; returns the counter."""
 
     async def breaker_reason(self, key: str) -> str | None:
         """Why the group's dead-letter breaker is open, or None when it is closed."""

@@ -52,6 +52,11 @@ def _id(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 # Reset the idle time of the ids still owned by ARGV[2] (XCLAIM ... JUSTID counts no delivery), and
 # only those: an entry another consumer claimed meanwhile stays with it, instead of being pulled
 # back and handled twice.
@@ -84,6 +89,26 @@ _CLAIM_IDS = """
 return redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'JUSTID')
 """
 
+_KEEP_MAX = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) return tonumber(ARGV[1]) end
+return current
+"""
+
+# In one script, so that no consumer can read between the check (0 pending) and the removal.
+_REMOVE_IDLE = """
+local removed = {}
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if info['name'] ~= ARGV[2] and info['pending'] == 0 and info['idle'] >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed[#removed + 1] = info['name']
+  end
+end
+return removed
+"""
+
 
 class RedisStreams:
     """StreamPort on Redis. `blocking` serves only XREADGROUP BLOCK: its socket timeout must exceed
@@ -95,6 +120,8 @@ class RedisStreams:
         self._touch_mine = commands.register_script(_TOUCH_MINE)
         self._claim_mine = commands.register_script(_CLAIM_MINE)
         self._claim_ids = commands.register_script(_CLAIM_IDS)
+        self._keep_max = commands.register_script(_KEEP_MAX)
+        self._remove_idle = commands.register_script(_REMOVE_IDLE)
 
     @transient_on_outage
     async def ensure_group(self, stream: str, group: str) -> None:
@@ -164,14 +191,18 @@ class RedisStreams:
     @transient_on_outage
     async def dead_letter(
         self, stream: str, group: str, dlq_stream: str, letters: Sequence[DeadLetter], maxlen: int
-    ) -> None:
+    ) -> int:
         if not letters:
-            return
+            return 0
         async with self._r.pipeline(transaction=True) as pipe:
+            pipe.xlen(dlq_stream)
             for letter in letters:
                 pipe.xadd(dlq_stream, entry_fields(letter.to_fields(stream, group)), maxlen=maxlen, approximate=True)
+            pipe.xlen(dlq_stream)
             pipe.xack(stream, group, *[letter.entry.id for letter in letters])
-            await pipe.execute()
+            replies: Any = await pipe.execute()
+        before, after = int(replies[0]), int(replies[-2])
+        return max(0, before + len(letters) - after)
 
     @transient_on_outage
     async def touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
@@ -181,6 +212,15 @@ class RedisStreams:
     @transient_on_outage
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
         await self._r.incrby(counter_key, n)
+
+    @transient_on_outage
+    async def remove_idle_consumers(self, stream: str, group: str, keep: str, idle_ms: int) -> list[str]:
+        removed: Any = await self._remove_idle(keys=[stream], args=[group, keep, idle_ms])
+        return [_id(name) for name in removed]
+
+    @transient_on_outage
+    async def keep_max(self, key: str, value: int) -> int:
+        return int(await self._keep_max(keys=[key], args=[value]))
 
     @transient_on_outage
     async def breaker_reason(self, key: str) -> str | None:
@@ -210,7 +250,31 @@ class RedisStreams:
             oldest_pending_ms=oldest,
             dlq_length=int(dlq_length),
             trimmed=int(trimmed or 0),
+            trimmed_unread=await self._trimmed_unread(stream, group) if mine else None,
         )
+
+    async def _trimmed_unread(self, stream: str, group: str) -> int | None:
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.xinfo_stream(stream)
+            pipe.xinfo_groups(stream)
+            info, groups = await pipe.execute()
+        mine = next((g for g in groups if _id(g["name"]) == group), None)
+        if mine is None:
+            return None
+        added, read = info.get("entries-added"), mine.get("entries-read")
+        last_read, length = _key(_id(mine["last-delivered-id"])), int(info["length"])
+        if read is None and last_read == (0, 0):
+            read = 0  # Redis reports nil until the group's first read
+        if added is None or read is None:
+            return None
+        first = info.get("first-entry")
+        if not first or last_read >= _key(_id(info["last-generated-id"])):
+            unread = 0
+        elif last_read < _key(_id(first[0])):
+            unread = length  # the whole stream lies past the group's last read
+        else:
+            return None
+        return max(0, int(added) - int(read) - unread)
 
     @transient_on_outage
     async def backlog(self, stream: str) -> list[GroupBacklog]:
