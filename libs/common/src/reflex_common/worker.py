@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from reflex_common.db import apply_migrations, open_pool, transient_db
 from reflex_common.errors import TransientError
 from reflex_common.health import Check, CheckFailed, all_pass
+from reflex_common.redis_server import check_server
 from reflex_common.settings import WorkerSettings
 from reflex_common.streams import Consumer, ConsumerConfig, Handler, StreamPort
 from reflex_common.streams.consumer import Backpressure
@@ -128,10 +129,23 @@ def consumer_worker(
         dependencies_ok=lambda: all_pass(checks),
     )
     gauges = StreamGauges(port, config, registry)
+    unsafe = Gauge(
+        "reflex_redis_unsafe_settings",
+        "Redis settings found unsafe but working at start (each logged as redis_unsafe_setting).",
+        registry=registry,
+    )
+
+    async def checked_prepare() -> None:
+        fitness = await check_server(redis)  # ConfigError (eviction on) stops the start
+        unsafe.set(len(fitness.warnings))
+        for warning in fitness.warnings:
+            structlog.get_logger("worker").warning("redis_unsafe_setting", warning=warning, server=fitness.server)
+        await prepare()
+
     janitor = ConsumerJanitor(port, stream, group, config.consumer, settings.consumer_idle_max_s, registry)
     return ConsumerWorker(
         consumer,
-        prepare,
+        checked_prepare,
         checks,
         side_tasks=[
             lambda: gauges.run(settings.stats_interval_s),
