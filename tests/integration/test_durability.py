@@ -59,20 +59,28 @@ async def test_aof_mode_needs_waitaof_and_appendonly(redis70: RedisProcess) -> N
                 await check_server(r, "aof")
 
 
-async def test_valkey_with_an_aof_honours_aof_mode_and_warns_about_everysec_in_fast_mode(valkey: Redis) -> None:
-    fitness = await check_server(valkey, "aof")
+async def test_valkey_with_an_fsynced_aof_honours_aof_mode_and_everysec_does_not(valkey: Redis) -> None:
+    with pytest.raises(ConfigError, match="appendfsync always"):
+        await check_server(valkey, "aof")  # WAITAOF may answer before the fsync (test_power_loss.py)
+    assert any("appendfsync is everysec" in w for w in (await check_server(valkey, "fast")).warnings)
+    await valkey.config_set("appendfsync", "always")
+    try:
+        fitness = await check_server(valkey, "aof")
+    finally:
+        await valkey.config_set("appendfsync", "everysec")
     assert fitness.server == "valkey" and fitness.version >= (9,)
     assert fitness.warnings == []
-    assert any("appendfsync is everysec" in w for w in (await check_server(valkey, "fast")).warnings)
 
 
 async def test_aof_mode_answers_after_one_waitaof_per_pipeline(valkey: Redis) -> None:
+    await valkey.config_set("appendfsync", "always")
     enqueuer = Enqueuer(valkey, "durable", 10_000, batch_max=100, max_pending=1000, durability="aof")
-    await enqueuer.start()
     try:
+        await enqueuer.start()
         results = await asyncio.gather(*(enqueuer.submit({"n": str(i).encode()}) for i in range(300)))
     finally:
         await enqueuer.stop()
+        await valkey.config_set("appendfsync", "everysec")
     assert len({r.stream_id for r in results}) == 300
     assert enqueuer.batches < 300  # batched: one WAITAOF per pipeline, not per request
     assert await valkey.xlen("durable") == 300

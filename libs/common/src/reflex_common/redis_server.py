@@ -57,6 +57,16 @@ async def check_server(redis: Redis, durability: Durability = "fast") -> ServerF
             )
         if not aof:
             raise ConfigError("DURABILITY=aof needs appendonly yes on the server")
+        if fsync in ("everysec", "no"):
+            # Measured (tests/integration/test_power_loss.py): Valkey 9.1 answers WAITAOF 1 0 under
+            # everysec before the fsync has happened (the premature fsynced_reploff update fixed in
+            # Redis by redis/redis#13793), so the 202 would promise what a power cut takes away.
+            raise ConfigError(
+                f"DURABILITY=aof needs appendfsync always (it is {fsync}): under everysec WAITAOF may "
+                "answer before the fsync on this server family"
+            )
+        if fsync == "?":
+            warnings.append("DURABILITY=aof but appendfsync cannot be read: it must be always")
     elif durability == "replica":
         if int(info.get("connected_slaves", 0)) == 0:
             warnings.append("DURABILITY=replica but no replica is connected: every write will answer 503")

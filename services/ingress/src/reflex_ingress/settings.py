@@ -27,7 +27,8 @@ class IngressSettings(CommonSettings):
     redis_timeout_s: float = Field(default=2.0, gt=0)
     # When a 202 is answered: `fast` once Redis holds the entry (its own fsync policy decides what a
     # power loss takes), `aof` once it is fsynced to the AOF (WAITAOF 1 0; Redis >= 7.2 or Valkey,
-    # appendonly yes), `replica` once a replica has it (WAIT 1). Not confirmed in time → 503.
+    # appendonly yes, appendfsync always), `replica` once a replica has it (WAIT 1). Not confirmed in
+    # time → 503.
     durability: Literal["fast", "aof", "replica"] = "fast"
     durability_timeout_ms: int = Field(default=1000, ge=1)
     # Twilio-style schemes sign the public URL: set it when a proxy rewrites scheme or host...
