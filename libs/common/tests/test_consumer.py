@@ -216,6 +216,7 @@ async def test_entries_trimmed_while_pending_are_detected_counted_and_recorded(
     letters = await redis.xrange(cfg.dlq_stream)
     assert sorted(f[b"dlq:original_id"].decode() for _, f in letters) == sorted(ids[:2])
     assert all(f[b"dlq:reason"] == b"trimmed" for _, f in letters)
+    assert [f[b"dlq:deliveries"] for _, f in letters] == [b"1", b"1"]  # the real count, not 0
     assert await pending(redis, cfg.stream) == 0
 
 

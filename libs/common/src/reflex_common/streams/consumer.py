@@ -340,7 +340,8 @@ class Consumer:
         self._cursor = result.next_cursor
         if result.deleted_ids:
             # Redis removed these from the pending list itself: record each, loudly.
-            await self._record_trimmed([Entry(i, {}, 0) for i in result.deleted_ids])
+            counts = result.deleted_deliveries
+            await self._record_trimmed([Entry(i, {}, counts.get(i, 0)) for i in result.deleted_ids])
         if result.ids:
             self._metrics.count(self._cfg.stream, self._cfg.group, "reclaimed", len(result.ids))
             self._log.info("entries_reclaimed", count=len(result.ids), first_id=result.ids[0])

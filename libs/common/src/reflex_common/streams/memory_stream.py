@@ -130,21 +130,22 @@ class MemoryStreams:
         ids = sorted((i for i in g.pending if _key(i) >= _key(cursor)), key=_key)
         claimed: list[str] = []
         deleted: list[str] = []
+        counts: dict[str, int] = {}
         next_cursor = "0-0"
         for i in ids:
             if len(claimed) + len(deleted) >= count:
                 next_cursor = i
                 break
             p = g.pending[i]
-            if now - p.delivered_ms < min_idle_ms:
-                continue
-            if i not in s.entries:
-                del g.pending[i]
+            if i not in s.entries:  # as Redis: dropped whatever its idle time
+                counts[i] = g.pending.pop(i).deliveries
                 deleted.append(i)
+                continue
+            if now - p.delivered_ms < min_idle_ms:
                 continue
             p.consumer, p.delivered_ms = consumer, now  # JUSTID: no delivery counted
             claimed.append(i)
-        return ClaimResult(next_cursor, claimed, deleted)
+        return ClaimResult(next_cursor, claimed, deleted, counts)
 
     async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
         for out in outgoing:

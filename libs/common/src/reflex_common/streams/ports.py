@@ -70,6 +70,8 @@ class ClaimResult:
     ids: list[str]
     # Pending ids whose entries were trimmed or deleted from the stream before anyone acked them.
     deleted_ids: list[str] = field(default_factory=list)
+    # Their delivery counts, read just before Redis dropped their pending records.
+    deleted_deliveries: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,8 +85,19 @@ if not got[1] then return {1, pending[1][4]} end
 return {2, pending[1][4] + 1, got[1][2]}
 """
 
+# XAUTOCLAIM … JUSTID, and the delivery counts of the candidates read first (XPENDING over the same
+# range, without the idle filter: XAUTOCLAIM drops the pending record of a trimmed entry whatever its
+# idle time), so that its tombstone keeps the count.
 _CLAIM_IDS = """
-return redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'JUSTID')
+local counts = {}
+for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], '+', ARGV[5])) do
+  counts[p[1]] = p[4]
+end
+local reply = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'JUSTID')
+local deleted_counts = {}
+for i, id in ipairs(reply[3] or {}) do deleted_counts[i] = counts[id] or 0 end
+reply[4] = deleted_counts
+return reply
 """
 
 _KEEP_MAX = """
@@ -166,7 +177,13 @@ class RedisStreams:
         # cursor and the deleted ids are what the loop needs.
         reply: Any = await self._claim_ids(keys=[stream], args=[group, consumer, min_idle_ms, cursor, count])
         deleted = [_id(i) for i in reply[2]] if len(reply) > 2 else []
-        return ClaimResult(next_cursor=_id(reply[0]), ids=[_id(i) for i in reply[1]], deleted_ids=deleted)
+        counts = [int(n) for n in reply[3]] if len(reply) > 3 else [0] * len(deleted)
+        return ClaimResult(
+            next_cursor=_id(reply[0]),
+            ids=[_id(i) for i in reply[1]],
+            deleted_ids=deleted,
+            deleted_deliveries=dict(zip(deleted, counts, strict=True)),
+        )
 
     @transient_on_outage
     async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
