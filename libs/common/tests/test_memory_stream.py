@@ -58,3 +58,15 @@ async def test_forward_then_ack_poison_to_dlq_and_trimmed_pending_recorded() -> 
     await run(port, Forward()).run(burst=True)
     assert port.counters["in:trimmed"] == 1
     assert [f["dlq:original_id"] for f in port.streams["in:dlq"].entries.values()][-1] == gone.encode()
+
+
+def test_classify_sorts_entries_by_one_rule() -> None:
+    from reflex_common.streams.consumer import classify
+
+    gone, poison, fresh, last = (
+        Entry("1-0", {}, 2),
+        Entry("2-0", {"n": b"1"}, 6),
+        Entry("3-0", {"n": b"2"}, 1),
+        Entry("4-0", {"n": b"3"}, 5),
+    )
+    assert classify([gone, poison, fresh, last], max_deliveries=5) == ([gone], [poison], [fresh, last])

@@ -16,7 +16,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
 import structlog
 
@@ -24,9 +24,11 @@ from reflex_common.errors import GroupMissing, InvalidMessage, TransientError
 from reflex_common.settings import WorkerSettings
 from reflex_common.streams.breaker import DeadLetterBreaker
 from reflex_common.streams.consumer_metrics import ConsumerMetrics
+from reflex_common.streams.group import GroupStream
 from reflex_common.streams.ports import DeadLetter, DlqReason, Entry, Outgoing, StreamPort
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass
@@ -121,6 +123,15 @@ class ConsumerConfig:
         )
 
 
+def classify(entries: Sequence[Entry], max_deliveries: int) -> tuple[list[Entry], list[Entry], list[Entry]]:
+    """One rule for every entry in hand: trimmed (no fields left: deleted while pending), over the
+    limit (delivered more than max_deliveries times: dead-letter it unhandled), or live (handle it)."""
+    trimmed = [e for e in entries if not e.fields]
+    over = [e for e in entries if e.fields and e.deliveries > max_deliveries]
+    live = [e for e in entries if e.fields and e.deliveries <= max_deliveries]
+    return trimmed, over, live
+
+
 def _root_class(exc: BaseException) -> str:
     """The class of the innermost cause: the driver's (QueryCanceled), not the wrapper's."""
     while exc.__cause__ is not None:
@@ -169,7 +180,16 @@ class Consumer:
         dependencies_ok: Callable[[], Awaitable[bool]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._port = port
+        self._group = GroupStream(
+            port,
+            config.stream,
+            config.group,
+            config.consumer,
+            config.dlq_stream,
+            config.dlq_maxlen,
+            config.trimmed_counter_key,
+            config.breaker_key,
+        )
         self._handler = handler
         self._cfg = config
         self._metrics = metrics
@@ -218,7 +238,7 @@ class Consumer:
         """Consume until stop(); with burst=True, return once nothing is left to read or reclaim."""
         heartbeat = asyncio.create_task(self._heartbeat(), name="consumer-heartbeat")
         try:
-            await self._retrying(lambda: self._port.ensure_group(self._cfg.stream, self._cfg.group))
+            await self._retrying(self._group.join)
             self.joined = True
             self._log.info("consumer_started", consumer=self._cfg.consumer)
             await self._drain_own_pending()
@@ -247,7 +267,7 @@ class Consumer:
             await asyncio.sleep(interval_s)
             if self._held:
                 try:
-                    await self._port.touch(self._cfg.stream, self._cfg.group, self._cfg.consumer, list(self._held))
+                    await self._group.touch(list(self._held))
                 except TransientError as exc:
                     self._log.warning("heartbeat_failed", error=str(exc))
                 except GroupMissing as exc:
@@ -273,11 +293,7 @@ class Consumer:
             await asyncio.wait(self._batches, return_when=asyncio.FIRST_COMPLETED)
             return True
         count = min(self._cfg.batch_size, free)
-        entries = await self._retrying(
-            lambda: self._port.read_new(
-                self._cfg.stream, self._cfg.group, self._cfg.consumer, count, self._cfg.block_ms
-            )
-        )
+        entries = await self._retrying(self._group.read_new, count, self._cfg.block_ms)
         if not entries:
             return False
         self._hold(entries)
@@ -304,8 +320,7 @@ class Consumer:
 
     async def _drained(self) -> bool:
         """Burst mode: nothing unread, and nothing pending (or only entries not yet idle enough)."""
-        groups = await self._retrying(lambda: self._port.backlog(self._cfg.stream))
-        mine = next((g for g in groups if g.group == self._cfg.group), None)
+        mine = await self._retrying(self._group.backlog)
         if mine is None or mine.total == 0:
             return True
         if mine.lag == 0:
@@ -319,11 +334,7 @@ class Consumer:
         """What a previous life of this consumer read and did not ack: suspects, run alone."""
         after = "0-0"
         while not self._stopping:
-            ids = await self._retrying(
-                lambda after=after: self._port.own_pending(  # type: ignore[misc]
-                    self._cfg.stream, self._cfg.group, self._cfg.consumer, after, self._cfg.batch_size
-                )
-            )
+            ids = await self._retrying(self._group.own_pending, after, self._cfg.batch_size)
             if not ids:
                 return
             self._log.info("own_pending_recovered", count=len(ids), first_id=ids[0])
@@ -332,11 +343,7 @@ class Consumer:
 
     async def _reclaim(self) -> int:
         free = max(1, self._cfg.max_in_flight - self._in_flight)
-        result = await self._retrying(
-            lambda: self._port.autoclaim(
-                self._cfg.stream, self._cfg.group, self._cfg.consumer, self._cfg.min_idle_ms, self._cursor, free
-            )
-        )
+        result = await self._retrying(self._group.autoclaim, self._cfg.min_idle_ms, self._cursor, free)
         self._cursor = result.next_cursor
         if result.deleted_ids:
             # Redis removed these from the pending list itself: record each, loudly.
@@ -355,11 +362,7 @@ class Consumer:
         self._held.update(ids)
         try:
             for entry_id in ids:
-                entry = await self._retrying(
-                    lambda entry_id=entry_id: self._port.claim(  # type: ignore[misc]
-                        self._cfg.stream, self._cfg.group, self._cfg.consumer, entry_id
-                    )
-                )
+                entry = await self._retrying(self._group.claim, entry_id)
                 if entry is not None:
                     self._hold([entry])
                     await self._process([entry])
@@ -375,9 +378,7 @@ class Consumer:
         letters = [
             self._letter(e, "trimmed", "the entry was deleted from the stream while pending", "") for e in entries
         ]
-        await self._retrying(
-            lambda: self._port.count_trimmed(self._cfg.stream, self._cfg.trimmed_counter_key, len(ids))
-        )
+        await self._retrying(self._group.count_trimmed, len(ids))
         await self._dead_letter(letters)
 
     def _hold(self, entries: Sequence[Entry]) -> None:
@@ -390,16 +391,12 @@ class Consumer:
         """Handle entries already counted by _hold; commit, ack, dead-letter; then let them go."""
         started = time.perf_counter()
         try:
-            trimmed = [e for e in entries if not e.fields]
-            over = [e for e in entries if e.fields and e.deliveries > self._cfg.max_deliveries]
-            live = [e for e in entries if e.fields and e.deliveries <= self._cfg.max_deliveries]
+            trimmed, over, live = classify(entries, self._cfg.max_deliveries)
             if trimmed:
                 await self._record_trimmed(trimmed)
             letters = [self._letter(e, "poison", f"delivered {e.deliveries} times without an ack", "") for e in over]
             outcome = await self._handle(live) if live else Outcome()
-            await self._retrying(
-                lambda: self._port.commit(self._cfg.stream, self._cfg.group, outcome.done, outcome.forward)
-            )
+            await self._retrying(self._group.commit, outcome.done, outcome.forward)
             by_id = {e.id: e for e in live}
             classes = outcome.error_classes
             letters += [
@@ -435,7 +432,7 @@ class Consumer:
     async def _handle(self, entries: Sequence[Entry]) -> Outcome:
         """Handle a batch; when it blows up, handle its entries one by one to find the culprit."""
         try:
-            outcome = await self._retrying(lambda: self._within_deadline(entries), bounded=True)
+            outcome = await self._retry(lambda: self._within_deadline(entries), bounded=True)
         except (_Stopped, asyncio.CancelledError):
             raise
         except _OwnFailure as exc:
@@ -484,11 +481,7 @@ class Consumer:
                 deliveries=letter.entry.deliveries,
                 error=letter.error,
             )
-        dropped = await self._retrying(
-            lambda: self._port.dead_letter(
-                self._cfg.stream, self._cfg.group, self._cfg.dlq_stream, letters, self._cfg.dlq_maxlen
-            )
-        )
+        dropped = await self._retrying(self._group.dead_letter, letters)
         if dropped:
             # The DLQ is at its MAXLEN: its oldest letters are gone for good. Say so, loudly.
             self._metrics.dlq_dropped.labels(self._cfg.stream, self._cfg.group).inc(dropped)
@@ -515,7 +508,11 @@ class Consumer:
         self._metrics.count(s, g, "dead_lettered", dead_lettered)
 
     # -- retry --------------------------------------------------------------------------------
-    async def _retrying(self, call: Callable[[], Awaitable[T]], *, bounded: bool = False) -> T:
+    async def _retrying(self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """call(*args, **kwargs), retried while it raises TransientError (see _retry)."""
+        return await self._retry(lambda: call(*args, **kwargs))
+
+    async def _retry(self, call: Callable[[], Awaitable[T]], *, bounded: bool = False) -> T:
         """Run call until it does not raise TransientError (the heartbeat keeps the entries in hand
         fresh meanwhile, so no other consumer claims them). stop() abandons it. `bounded`: past
         max_transient_retries, raise _OwnFailure if the dependencies answer their pings."""
@@ -552,10 +549,7 @@ class Consumer:
     async def _open_breaker(self, reason: str) -> None:
         self._log.error("dead_letter_breaker_opened", reason=reason, cooldown_s=self._cfg.breaker_cooldown_s)
         self._metrics.breaker_open.labels(self._cfg.stream, self._cfg.group).set(1)
-        if self._cfg.breaker_key:
-            await self._retrying(
-                lambda: self._port.open_breaker(self._cfg.breaker_key, reason, self._cfg.breaker_cooldown_s)
-            )
+        await self._retrying(self._group.open_breaker, reason, self._cfg.breaker_cooldown_s)
 
     async def _breaker_holds(self) -> bool:
         """Whether reading must wait: the breaker is open, here or (as the store says) in another
@@ -565,7 +559,7 @@ class Consumer:
         if self._breaker.reason is None and self._clock() < self._next_breaker_check_at:
             return False
         self._next_breaker_check_at = self._clock() + self._cfg.claim_interval_s
-        stored = await self._retrying(lambda: self._port.breaker_reason(self._cfg.breaker_key))
+        stored = await self._retrying(self._group.breaker_reason)
         if stored is None and self._breaker.reason is not None:
             self._log.warning("dead_letter_breaker_closed", was=self._breaker.reason)
             self._breaker.close()
@@ -582,7 +576,7 @@ class Consumer:
         self._metrics.groups_recreated.labels(self._cfg.stream, self._cfg.group).inc()
         self._log.error("consumer_group_recreated", error=str(exc), consumer=self._cfg.consumer)
         self._cursor = "0-0"
-        await self._retrying(lambda: self._port.ensure_group(self._cfg.stream, self._cfg.group))
+        await self._retrying(self._group.join)
 
     async def _sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
