@@ -271,7 +271,10 @@ class Consumer:
                 except TransientError as exc:
                     self._log.warning("heartbeat_failed", error=str(exc))
                 except GroupMissing as exc:
-                    await self._recreate_group(exc)
+                    try:
+                        await self._recreate_group(exc)
+                    except _Stopped:
+                        return  # stop() came while Redis was refusing: nothing left to keep fresh
                 except Exception:
                     self._log.exception("heartbeat_crashed")
 
