@@ -1,5 +1,5 @@
-"""A raw entry that always fails in the event-processor lands in the DLQ after max_deliveries;
-the entries around it flow on."""
+"""A raw entry whose data Postgres refuses (SQLSTATE class 22: it can never be stored) lands in the
+DLQ at its first delivery, as invalid; the entries around it flow on."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def raw(event_id: str, n: int) -> dict[str, bytes]:
 
 
 @pytest.mark.timeout(60)
-async def test_poison_entry_is_dead_lettered_after_max_deliveries(
+async def test_entry_postgres_refuses_as_data_is_dead_lettered_at_once(
     redis_url: str, migrated_db: str, key_prefix: str, tmp_path: Path
 ) -> None:
     keys = Keys(key_prefix)
@@ -55,9 +55,9 @@ async def test_poison_entry_is_dead_lettered_after_max_deliveries(
         assert len(letters) == 1
         fields = letters[0][1]
         assert fields[b"dlq:original_id"].decode() == poison_id
-        assert fields[b"dlq:deliveries"] == b"3"
+        assert fields[b"dlq:deliveries"] == b"1"  # no retries: retrying cannot help
         assert fields[b"event_id"] == b"not-a-uuid"  # the original fields travel with it
-        assert b"failed" in fields[b"dlq:error"]
+        assert (fields[b"dlq:reason"], fields[b"dlq:error_class"]) == (b"invalid", b"InvalidTextRepresentation")
         assert int((await r.xpending(keys.raw_stream, PROCESSOR_GROUP))["pending"]) == 0
         assert await r.xlen(keys.events_stream) == 40
 

@@ -18,9 +18,6 @@ from promkit import MONITORING, ROOT, Promtool, rule_groups, show
 DASHBOARD = MONITORING / "grafana" / "reflexagent.json"
 # Made by Prometheus itself for every scrape target, never exported by a service.
 PROMETHEUS_MADE = {"up"}
-# Provided by the issue 9 branch (the dead-letter circuit breaker), merged separately: the name the
-# rules and the dashboard use for it. Removed at that merge, after which the live services must export it.
-FROM_OTHER_BRANCHES = {"reflex_consumer_breaker_open"}
 # Grafana's variables, as Prometheus would see them after Grafana substitutes them.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$source": ".*"}
 
@@ -143,7 +140,7 @@ def test_every_metric_named_is_exported_by_the_live_services(scrapes: dict[str, 
     assert set().union(*(s.names for s in scrapes.values())) <= exported
     missing = []
     for where, expr in all_expressions():
-        for name in sorted(metric_names(expr) - exported - PROMETHEUS_MADE - FROM_OTHER_BRANCHES):
+        for name in sorted(metric_names(expr) - exported - PROMETHEUS_MADE):
             missing.append(f"{where}: {name}")
     for name in sorted(variable_metrics() - exported):
         missing.append(f"dashboard variable: {name}")
@@ -151,8 +148,7 @@ def test_every_metric_named_is_exported_by_the_live_services(scrapes: dict[str, 
     used = set().union(*(metric_names(e) for _, e in all_expressions()))
     show(f"{len(used)} metric names in {len(all_expressions())} expressions, {len(exported)} exported")
     # The documented exceptions are really used, and really not exported yet (else: drop them here).
-    assert FROM_OTHER_BRANCHES <= used and PROMETHEUS_MADE <= used
-    assert not (FROM_OTHER_BRANCHES & exported), "exported now: remove from FROM_OTHER_BRANCHES"
+    assert PROMETHEUS_MADE <= used
 
 
 def test_the_dashboard_ships_as_a_sidecar_configmap() -> None:

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import Sequence
 
 import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from reflex_common.errors import InvalidMessage, TransientError
+from reflex_common.settings import WorkerSettings
 from reflex_common.streams import Consumer, ConsumerConfig, Entry, Outcome, Outgoing
 from reflex_common.streams.consumer_metrics import ConsumerMetrics
-from reflex_common.streams.redis_stream import RedisStreams, open_redis_streams
+from reflex_common.streams.redis_stream import RedisStreams
+from reflex_common.worker import ConsumerWorker
 
 GROUP = "g"
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def port(redis_url: str) -> AsyncIterator[RedisStreams]:
-    async with open_redis_streams(redis_url, block_ms=50) as (streams, _):
-        yield streams
 
 
 def config(prefix: str, **overrides: object) -> ConsumerConfig:
@@ -37,6 +27,7 @@ def config(prefix: str, **overrides: object) -> ConsumerConfig:
         consumer="c1",
         dlq_stream=f"{prefix}:in:dlq",
         trimmed_counter_key=f"{prefix}:in:trimmed",
+        trimmed_unread_key=f"{prefix}:in:trimmed_unread:{GROUP}",
         batch_size=50,
         max_in_flight=100,
         block_ms=50,
@@ -137,7 +128,7 @@ async def test_own_pending_entries_are_drained_first_on_restart(
     await redis.xreadgroup(GROUP, "c1", {cfg.stream: ">"}, count=3)
     handler = Recorder()
     await consumer(port, handler, cfg).run(burst=True)
-    assert handler.batches[0] == ids[:3]
+    assert handler.batches[:3] == [[i] for i in ids[:3]]  # suspects run alone, in order
     assert sorted(handler.seen) == sorted(ids)
     assert await pending(redis, cfg.stream) == 0
 
@@ -174,6 +165,11 @@ async def test_poison_entry_is_dead_lettered_after_max_deliveries_and_the_rest_f
     assert fields[b"dlq:deliveries"] == b"3"
     assert fields[b"n"] == b"4"
     assert b"poison" in fields[b"dlq:error"]
+    assert (fields[b"dlq:reason"], fields[b"dlq:error_class"], fields[b"dlq:consumer"]) == (
+        b"failed",
+        b"RuntimeError",
+        b"c1",
+    )
     # delivered exactly max_deliveries times, never a fourth
     assert handler.deliveries[ids[4]] == 3
 
@@ -187,7 +183,7 @@ async def test_invalid_entry_is_dead_lettered_at_once(port: RedisStreams, redis:
     letters = await redis.xrange(cfg.dlq_stream)
     assert [f[b"dlq:original_id"] for _, f in letters] == [ids[1].encode()]
     assert letters[0][1][b"dlq:deliveries"] == b"1"
-    assert b"invalid" in letters[0][1][b"dlq:error"]
+    assert (letters[0][1][b"dlq:reason"], letters[0][1][b"dlq:error_class"]) == (b"invalid", b"InvalidMessage")
     assert await pending(redis, cfg.stream) == 0
 
 
@@ -219,7 +215,8 @@ async def test_entries_trimmed_while_pending_are_detected_counted_and_recorded(
     assert int(await redis.get(cfg.trimmed_counter_key) or 0) == 2
     letters = await redis.xrange(cfg.dlq_stream)
     assert sorted(f[b"dlq:original_id"].decode() for _, f in letters) == sorted(ids[:2])
-    assert all(b"trimmed" in f[b"dlq:error"] for _, f in letters)
+    assert all(f[b"dlq:reason"] == b"trimmed" for _, f in letters)
+    assert [f[b"dlq:deliveries"] for _, f in letters] == [b"1", b"1"]  # the real count, not 0
     assert await pending(redis, cfg.stream) == 0
 
 
@@ -322,7 +319,7 @@ async def test_a_batch_slower_than_min_idle_is_not_claimed_away(
     assert await pending(redis, cfg.stream) == 0
 
 
-async def test_claimed_entries_get_their_own_delivery_counts_past_our_other_pending_entries(
+async def test_claimed_entries_are_counted_only_when_read_one_by_one(
     port: RedisStreams, redis: Redis, key_prefix: str
 ) -> None:
     cfg = config(key_prefix)
@@ -340,8 +337,11 @@ async def test_claimed_entries_get_their_own_delivery_counts_past_our_other_pend
     ours = [p["message_id"] for p in await redis.xpending_range(cfg.stream, GROUP, "-", "+", 1000, "c1")]
     await redis.xclaim(cfg.stream, GROUP, "c1", 0, ours, justid=True)  # kept fresh by the heartbeat
     result = await port.autoclaim(cfg.stream, GROUP, "c1", 100, "0-0", 20)
-    assert len(result.entries) == 20
-    assert {e.deliveries for e in result.entries} == {6}
+    assert len(result.ids) == 20
+    counts = {p["times_delivered"] for p in await redis.xpending_range(cfg.stream, GROUP, "-", "+", 1000, "c1")}
+    assert counts == {1, 5}  # JUSTID: claiming counts no delivery...
+    entries = [await port.claim(cfg.stream, GROUP, "c1", i) for i in result.ids]
+    assert {e.deliveries for e in entries if e} == {6}  # ...reading each entry does
 
 
 async def test_touch_keeps_our_entries_fresh_and_leaves_others_claims_alone(
@@ -364,3 +364,167 @@ async def test_touch_keeps_our_entries_fresh_and_leaves_others_claims_alone(
         for p in await redis.xpending_range(cfg.stream, GROUP, "-", "+", 10, "c1")
     }
     assert all(ms < 50 for ms in idle.values())
+
+
+class Held:
+    """Handles a batch only once the test releases it; records what it saw and how often."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.deliveries: dict[str, int] = {}
+
+    async def handle(self, entries: Sequence[Entry]) -> Outcome:
+        for e in entries:
+            self.deliveries[e.id] = e.deliveries
+        self.started.set()
+        await self.release.wait()
+        return Outcome(done=[e.id for e in entries])
+
+
+async def noop() -> None:
+    return None
+
+
+async def test_a_handler_slower_than_min_idle_but_within_its_deadline_is_not_claimed_and_stays_alive(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, batch_deadline_s=10, min_idle_ms=300)
+    ids = [(await redis.xadd(cfg.stream, {"n": str(i)})).decode() for i in range(5)]
+    slow, other = Held(), Recorder()
+    first = Consumer(port, slow, cfg, ConsumerMetrics(CollectorRegistry()))
+    worker = ConsumerWorker(first, noop, {})
+    second = Consumer(
+        port, other, config(key_prefix, consumer="c2", min_idle_ms=300), ConsumerMetrics(CollectorRegistry())
+    )
+    task = asyncio.create_task(first.run(burst=True))
+    await asyncio.wait_for(slow.started.wait(), 10)
+    claimer = asyncio.create_task(second.run())
+    # Hold the batch for five times MIN_IDLE_MS while c2 tries to claim every 50 ms.
+    until = time.monotonic() + 5 * cfg.min_idle_ms / 1000
+    while time.monotonic() < until:
+        assert worker.alive()
+        await asyncio.sleep(0.05)
+    slow.release.set()
+    await asyncio.wait_for(task, 10)
+    second.stop()
+    await asyncio.wait_for(claimer, 10)
+    assert other.seen == []
+    assert slow.deliveries == dict.fromkeys(ids, 1)
+    assert int((await redis.xpending(cfg.stream, GROUP))["pending"]) == 0
+
+
+async def test_a_handler_past_its_deadline_is_cancelled_and_only_its_culprit_fails(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, batch_deadline_s=0.3, max_deliveries=1)
+    for i in range(3):
+        await redis.xadd(cfg.stream, {"n": str(i)})
+    hang = (await redis.xadd(cfg.stream, {"n": "hang"})).decode()
+
+    class HangsOnOne:
+        async def handle(self, entries: Sequence[Entry]) -> Outcome:
+            if any(e.fields.get("n") == b"hang" for e in entries):
+                await asyncio.Event().wait()
+            return Outcome(done=[e.id for e in entries])
+
+    await Consumer(port, HangsOnOne(), cfg, ConsumerMetrics(CollectorRegistry())).run(burst=True)
+    letters = await redis.xrange(cfg.dlq_stream)
+    assert [f[b"dlq:original_id"].decode() for _, f in letters] == [hang]
+    assert b"batch_deadline_s" in letters[0][1][b"dlq:error"]
+    assert (letters[0][1][b"dlq:reason"], letters[0][1][b"dlq:error_class"]) == (b"failed", b"BatchDeadlineExceeded")
+    assert int((await redis.xpending(cfg.stream, GROUP))["pending"]) == 0  # the other three acked
+
+
+def test_liveness_is_never_shorter_than_the_batch_deadline() -> None:
+    settings = WorkerSettings(batch_deadline_s=120, min_idle_ms=60_000)
+    now = [0.0]
+    consumer = Consumer(
+        port=None,  # type: ignore[arg-type]
+        handler=Recorder(),
+        config=ConsumerConfig.from_settings(settings, "s", "g"),
+        metrics=ConsumerMetrics(CollectorRegistry()),
+        clock=lambda: now[0],
+    )
+    assert consumer.liveness_s >= 120
+    now[0] = 119.0
+    assert consumer.alive()  # a batch still within its deadline
+    now[0] = consumer.liveness_s + 1
+    assert not consumer.alive()  # stuck past the deadline and every retry: restart the pod
+
+
+async def test_dead_letters_lost_to_the_dlq_maxlen_are_counted(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, dlq_maxlen=100, breaker_max_ratio=1.0, batch_size=50)
+    await add(redis, cfg.stream, 400)
+    handler = Recorder()
+    handler.invalid = {str(i).encode() for i in range(400)}
+    registry = CollectorRegistry()
+    await Consumer(port, handler, cfg, ConsumerMetrics(registry)).run(burst=True)
+    kept = await redis.xlen(cfg.dlq_stream)
+    dropped = registry.get_sample_value("reflex_stream_dlq_dropped_total", {"stream": cfg.stream, "group": GROUP})
+    assert kept < 400
+    assert dropped == 400 - kept
+
+
+@pytest.mark.parametrize("adapter", ["redis", "memory"])
+async def test_entries_trimmed_before_any_consumer_read_them_are_counted(
+    adapter: str, port: RedisStreams, key_prefix: str
+) -> None:
+    from reflex_common.streams.memory_stream import MemoryStreams
+    from reflex_common.streams.stream_gauges import StreamGauges
+
+    store: RedisStreams | MemoryStreams = port if adapter == "redis" else MemoryStreams()
+    cfg = config(key_prefix, batch_size=500, max_in_flight=1000)
+    await store.ensure_group(cfg.stream, GROUP)
+    await store.publish([Outgoing(cfg.stream, {"n": b"1"}, 1000)] * 3000)  # MAXLEN ~1000: most go unread
+    registry = CollectorRegistry()
+    gauges = StreamGauges(store, cfg, registry)
+    labels = {"stream": cfg.stream, "group": GROUP}
+    await gauges.refresh()
+    length = (await store.stats(cfg.stream, GROUP, cfg.dlq_stream, cfg.trimmed_counter_key)).lag
+    lost = registry.get_sample_value("reflex_stream_trimmed_unread_entries", labels)
+    assert lost == 3000 - length and lost >= 1900
+    handler = Recorder()
+    await Consumer(store, handler, cfg, ConsumerMetrics(CollectorRegistry())).run(burst=True)
+    assert len(handler.seen) == length
+    await gauges.refresh()  # read now; the lost ones stay counted
+    assert registry.get_sample_value("reflex_stream_trimmed_unread_entries", labels) == lost
+
+
+async def test_the_janitor_removes_only_idle_consumers_with_nothing_pending(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    from reflex_common.streams.janitor import ConsumerJanitor
+
+    cfg = config(key_prefix)
+    await port.ensure_group(cfg.stream, GROUP)
+    await add(redis, cfg.stream, 4)
+
+    async def read(consumer: str, ack: bool) -> None:
+        (_, [(entry_id, _)]), *_ = await redis.xreadgroup(GROUP, consumer, {cfg.stream: ">"}, count=1)
+        if ack:
+            await redis.xack(cfg.stream, GROUP, entry_id)
+
+    await read("old-busy", ack=False)  # holds a pending entry
+    await read("old-empty", ack=True)
+    await read("c1", ack=True)  # ourselves, idle too
+
+    async def all_idle() -> bool:
+        return all(c["idle"] >= 200 for c in await redis.xinfo_consumers(cfg.stream, GROUP))
+
+    deadline = time.monotonic() + 10
+    while not await all_idle():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    await read("fresh", ack=True)  # just seen
+    registry = CollectorRegistry()
+    janitor = ConsumerJanitor(port, cfg.stream, GROUP, "c1", idle_max_s=0.2, registry=registry)
+    assert await janitor.sweep() == ["old-empty"]
+    names = sorted(c["name"].decode() for c in await redis.xinfo_consumers(cfg.stream, GROUP))
+    assert names == ["c1", "fresh", "old-busy"]
+    assert int((await redis.xpending(cfg.stream, GROUP))["pending"]) == 1  # nothing dropped
+    assert (
+        registry.get_sample_value("reflex_consumer_janitor_removed_total", {"stream": cfg.stream, "group": GROUP}) == 1
+    )

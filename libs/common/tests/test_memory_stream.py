@@ -58,3 +58,36 @@ async def test_forward_then_ack_poison_to_dlq_and_trimmed_pending_recorded() -> 
     await run(port, Forward()).run(burst=True)
     assert port.counters["in:trimmed"] == 1
     assert [f["dlq:original_id"] for f in port.streams["in:dlq"].entries.values()][-1] == gone.encode()
+
+
+def test_classify_sorts_entries_by_one_rule() -> None:
+    from reflex_common.streams.consumer import classify
+
+    gone, poison, fresh, last = (
+        Entry("1-0", {}, 2),
+        Entry("2-0", {"n": b"1"}, 6),
+        Entry("3-0", {"n": b"2"}, 1),
+        Entry("4-0", {"n": b"3"}, 5),
+    )
+    assert classify([gone, poison, fresh, last], max_deliveries=5) == ([gone], [poison], [fresh, last])
+
+
+async def test_a_group_destroyed_mid_batch_is_recreated_counted_and_replayed() -> None:
+    port = MemoryStreams()
+    await port.ensure_group("in", "g")
+    for i in range(6):
+        port.add("in", {"n": str(i).encode()})
+    seen: list[bytes] = []
+
+    class DestroysOnce:
+        async def handle(self, entries: Sequence[Entry]) -> Outcome:
+            if not seen:
+                port.destroy_group("in", "g")  # XGROUP DESTROY while the batch is in hand
+            seen.extend(e.fields["n"] for e in entries)
+            return Outcome(done=[e.id for e in entries])
+
+    registry = CollectorRegistry()
+    await Consumer(port, DestroysOnce(), CFG, ConsumerMetrics(registry)).run(burst=True)
+    assert sorted(set(seen)) == [str(i).encode() for i in range(6)]  # nothing lost (the first batch replayed)
+    assert registry.get_sample_value("reflex_consumer_group_recreated_total", {"stream": "in", "group": "g"}) == 1
+    assert port.streams["in"].groups["g"].pending == {}

@@ -140,3 +140,37 @@ async def test_event_time_never_closes_a_window_before_the_lateness_has_passed(
     # Wall clock 12:01:03 with 5 s lateness: [12:00, 12:01) may not close yet, whatever event time says.
     assert await closer.close(T0 + MIN + timedelta(seconds=3)) == []
     assert summary(await closer.close(T0 + MIN + timedelta(seconds=5))) == [("push", T0, 1, 0)]
+
+
+async def test_the_closer_pauses_while_the_windows_stream_backlog_is_over_its_bound(
+    redis_url: str, migrated_db: str, key_prefix: str
+) -> None:
+    from redis.asyncio import Redis
+
+    from reflex_common.keys import ANOMALY_GROUP
+    from reflex_common.streams.backlog import BacklogMonitor
+
+    stream = Keys(key_prefix).windows_stream
+    async with open_redis_streams(redis_url, 50) as (port, _), open_pool(migrated_db, 2) as pool:
+        backlog = BacklogMonitor(port, stream, max_entries=3, refresh_s=0.0, groups=(ANOMALY_GROUP,))
+        closer = WindowCloser(
+            pool,
+            port,
+            stream,
+            10_000,
+            window_s=60,
+            lateness_s=5,
+            max_windows_per_pass=100,
+            tracer=TracerProvider().get_tracer("t"),
+            backpressure=backlog,
+        )
+        await add(migrated_db, [(eid(1), "s", "push", T0)])
+        first = await closer.close(T0 + 3 * MIN + timedelta(seconds=5))  # 3 windows: the bound reached
+        assert len(first) == 3
+        await add(migrated_db, [(eid(2), "s", "push", T0 + 3 * MIN)])
+        assert await closer.close(T0 + 6 * MIN) == []  # paused: the detector has not read them
+        async with Redis.from_url(redis_url) as r:
+            assert await r.xlen(stream) == 3
+            await r.xreadgroup(ANOMALY_GROUP, "d", {stream: ">"})
+            await r.xack(stream, ANOMALY_GROUP, *[e for e, _ in (await r.xrange(stream))])
+        assert len(await closer.close(T0 + 6 * MIN)) == 2  # read and acked: closing resumes

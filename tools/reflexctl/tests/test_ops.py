@@ -17,14 +17,18 @@ def test_dlq_list_and_replay_puts_the_original_back_and_skips_tombstones(
     raw, dlq = keys.raw_stream, keys.dlq_stream(keys.raw_stream)
     r = redis.Redis.from_url(redis_url)
     poison = Entry("1-0", {"event_id": b"e1", "body": b"{}"}, 5)
-    r.xadd(dlq, DeadLetter(poison, "failed: boom").to_fields(raw, PROCESSOR_GROUP))  # type: ignore[arg-type]
+    r.xadd(dlq, DeadLetter(poison, "failed", "boom", "RuntimeError", "p1").to_fields(raw, PROCESSOR_GROUP))  # type: ignore[arg-type]
     tombstone = Entry("2-0", {}, 0)
-    r.xadd(dlq, DeadLetter(tombstone, "trimmed").to_fields(raw, PROCESSOR_GROUP))  # type: ignore[arg-type]
+    r.xadd(dlq, DeadLetter(tombstone, "trimmed", "deleted while pending").to_fields(raw, PROCESSOR_GROUP))  # type: ignore[arg-type]
     conn = ["--redis-url", redis_url, "--key-prefix", key_prefix]
 
     assert main(["dlq", "list", "--stream", "raw", *conn]) == 0
     listed = capsys.readouterr().out
-    assert "original=1-0" in listed and "error=failed: boom" in listed and "2 letter(s)" in listed
+    assert "original=1-0" in listed and "reason=failed" in listed and "class=RuntimeError" in listed
+    assert "error=boom" in listed and "2 letter(s)" in listed
+    assert main(["dlq", "list", "--stream", "raw", "--reason", "trimmed", *conn]) == 0
+    only_trimmed = capsys.readouterr().out
+    assert "original=2-0" in only_trimmed and "original=1-0" not in only_trimmed
 
     assert main(["dlq", "replay", "--stream", "raw", "--all", *conn]) == 1  # the tombstone is skipped
     out = capsys.readouterr().out
@@ -66,7 +70,7 @@ def test_dlq_replay_refuses_to_push_a_stream_past_its_backlog_bound(
     r.xgroup_create(raw, PROCESSOR_GROUP, id="0", mkstream=True)
     for i in range(3):
         r.xadd(raw, {"n": str(i)})  # unread
-    r.xadd(dlq, DeadLetter(Entry("1-0", {"event_id": b"e1"}, 5), "failed").to_fields(raw, PROCESSOR_GROUP))  # type: ignore[arg-type]
+    r.xadd(dlq, DeadLetter(Entry("1-0", {"event_id": b"e1"}, 5), "failed", "boom").to_fields(raw, PROCESSOR_GROUP))  # type: ignore[arg-type]
     monkeypatch.setenv("STREAM_MAXLEN", "1000")
     monkeypatch.setenv("MAX_BACKLOG_ENTRIES", "3")
     assert (

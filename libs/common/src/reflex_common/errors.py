@@ -24,3 +24,13 @@ class InvalidMessage(ReflexError):
 
 class ConfigError(ReflexError):
     """The service was configured wrongly. The caller must crash at start with this message."""
+
+
+class GroupMissing(ReflexError):
+    """The consumer group (or its whole stream) is gone: FLUSHALL, DEL, XGROUP DESTROY, or Redis
+    restored from an older AOF or RDB.
+
+    The caller must re-create the group from the stream's start (XGROUP CREATE … 0 MKSTREAM), count
+    it, log it loudly and go on: every effect downstream is idempotent on the event's id, so a replay
+    stores nothing twice.
+    """

@@ -40,6 +40,16 @@ class Keys:
         """How many pending entries of `stream` were found trimmed away (XAUTOCLAIM deleted ids)."""
         return f"{stream}:trimmed"
 
+    def trimmed_unread_counter(self, stream: str, group: str) -> str:
+        """The most entries of `stream` ever seen trimmed before `group` read them (kept as a high-water
+        mark: Redis's own read counter may later paper over the gap)."""
+        return f"{stream}:trimmed_unread:{group}"
+
+    def breaker(self, stream: str, group: str) -> str:
+        """Set (with the cool-down as TTL) while the group's dead-letter breaker is open; its value is
+        the reason. Deleted by `reflexctl breaker close`."""
+        return f"{stream}:breaker:{group}"
+
     def dedup_key(self, source: str, delivery_key: str) -> str:
         """Ingress dedup marker for a sender's natural delivery key."""
         return f"{self.prefix}:dedup:{source}:{delivery_key}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -15,6 +16,7 @@ import structlog
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
+from reflex_common.errors import ConfigError
 from reflex_common.health import Check, health_app, serve
 from reflex_common.metrics_registry import service_registry
 from reflex_common.settings import WorkerSettings
@@ -75,5 +77,9 @@ async def serve_worker(
     try:
         async with build(provider.get_tracer(service), registry) as worker:
             return await run_until_signalled(worker, registry, settings.health_port, settings.drain_grace_s)
+    except ConfigError as exc:
+        # A server the service must not run on (eviction on, a durability it cannot honour): one line.
+        print(f"{service}: configuration error: {exc}", file=sys.stderr)
+        return 2
     finally:
         provider.shutdown()

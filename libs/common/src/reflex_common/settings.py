@@ -91,3 +91,16 @@ class WorkerSettings(CommonSettings):
     db_pool_max: int = Field(default=4, ge=1)
     # How often the stream gauges (lag, pending, oldest pending age, DLQ depth) are refreshed.
     stats_interval_s: float = Field(default=5.0, gt=0)
+    # Dead-letter breaker: more than BREAKER_MAX_RATIO of the last BREAKER_WINDOW_ENTRIES entries
+    # dead-lettered stops the group reading for BREAKER_COOLDOWN_S (or until `reflexctl breaker close`).
+    breaker_window_entries: int = Field(default=1000, ge=1)
+    breaker_max_ratio: float = Field(default=0.5, gt=0, le=1)
+    breaker_cooldown_s: float = Field(default=300.0, gt=0)
+    # Transient failures of one batch, while Redis and Postgres answer pings, before it is bisected to
+    # find the entry whose own work keeps failing (e.g. past statement_timeout).
+    max_transient_retries: int = Field(default=10, ge=1)
+    # A handler call running longer is cancelled and its batch counted as failing; liveness is never
+    # shorter than this. Keep it below MIN_IDLE_MS unless the work is known to be slower.
+    batch_deadline_s: float = Field(default=45.0, gt=0)
+    # Consumers of the group idle this long with nothing pending are removed (old pod names).
+    consumer_idle_max_s: float = Field(default=86_400.0, ge=1)

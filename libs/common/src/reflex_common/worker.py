@@ -10,17 +10,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from reflex_common.db import apply_migrations, open_pool, transient_db
 from reflex_common.errors import TransientError
-from reflex_common.health import Check
+from reflex_common.health import Check, CheckFailed, all_pass
+from reflex_common.redis_server import check_server
 from reflex_common.settings import WorkerSettings
 from reflex_common.streams import Consumer, ConsumerConfig, Handler, StreamPort
 from reflex_common.streams.consumer import Backpressure
 from reflex_common.streams.consumer_metrics import ConsumerMetrics
+from reflex_common.streams.janitor import ConsumerJanitor
 from reflex_common.streams.redis_stream import RedisStreams, open_redis_streams
 from reflex_common.streams.stream_gauges import StreamGauges
 
@@ -44,12 +46,10 @@ class ConsumerWorker:
         prepare: Callable[[], Awaitable[None]],
         checks: Mapping[str, Check],
         *,
-        liveness_s: float,
         side_tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> None:
         self.consumer = consumer
         self._prepare = prepare
-        self._liveness_s = liveness_s
         self._side_tasks = side_tasks
         self._prepared = False
         self._log = structlog.get_logger("worker")
@@ -57,7 +57,16 @@ class ConsumerWorker:
         async def joined() -> bool:
             return consumer.joined
 
-        self.ready_checks: Mapping[str, Check] = {**checks, "group_joined": joined}
+        async def breaker_closed() -> bool:
+            if consumer.breaker_reason is not None:
+                raise CheckFailed(f"dead-letter breaker open: {consumer.breaker_reason}")
+            return True
+
+        self.ready_checks: Mapping[str, Check] = {
+            **checks,
+            "group_joined": joined,
+            "dead_letter_breaker": breaker_closed,
+        }
 
     async def prepare(self) -> None:
         """Apply migrations and create groups, retrying while a dependency is down."""
@@ -89,7 +98,8 @@ class ConsumerWorker:
         self.consumer.stop()
 
     def alive(self) -> bool:
-        return time.monotonic() - self.consumer.last_progress_at < self._liveness_s
+        """The loop made progress, or is retrying or handling a batch within its deadline."""
+        return self.consumer.alive()
 
 
 def consumer_worker(
@@ -109,15 +119,39 @@ def consumer_worker(
     """The usual assembly: a consumer of `stream` as `group` from settings, its stream gauges
     refreshed every stats_interval_s, readiness from Redis and Postgres pings."""
     config = ConsumerConfig.from_settings(settings, stream, group)
-    consumer = Consumer(port, handler, config, ConsumerMetrics(registry), backpressure=backpressure)
+    checks = ping_checks(redis, pool)
+    consumer = Consumer(
+        port,
+        handler,
+        config,
+        ConsumerMetrics(registry),
+        backpressure=backpressure,
+        dependencies_ok=lambda: all_pass(checks),
+    )
     gauges = StreamGauges(port, config, registry)
+    unsafe = Gauge(
+        "reflex_redis_unsafe_settings",
+        "Redis settings found unsafe but working at start (each logged as redis_unsafe_setting).",
+        registry=registry,
+    )
+
+    async def checked_prepare() -> None:
+        fitness = await check_server(redis)  # ConfigError (eviction on) stops the start
+        unsafe.set(len(fitness.warnings))
+        for warning in fitness.warnings:
+            structlog.get_logger("worker").warning("redis_unsafe_setting", warning=warning, server=fitness.server)
+        await prepare()
+
+    janitor = ConsumerJanitor(port, stream, group, config.consumer, settings.consumer_idle_max_s, registry)
     return ConsumerWorker(
         consumer,
-        prepare,
-        ping_checks(redis, pool),
-        # Liveness: the loop turns at least every block_ms; allow generous slack for a slow batch.
-        liveness_s=settings.block_ms / 1000 * 3 + 30,
-        side_tasks=[lambda: gauges.run(settings.stats_interval_s), *side_tasks],
+        checked_prepare,
+        checks,
+        side_tasks=[
+            lambda: gauges.run(settings.stats_interval_s),
+            lambda: janitor.run(min(300.0, settings.consumer_idle_max_s / 4)),
+            *side_tasks,
+        ],
     )
 
 

@@ -70,6 +70,8 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.stream_maxlen,
         batch_max=settings.write_batch_max,
         max_pending=settings.max_pending_writes,
+        durability=settings.durability,
+        durability_timeout_ms=settings.durability_timeout_ms,
     )
     app[REDIS] = redis
     app[BACKLOG] = backlog

@@ -4,6 +4,12 @@ Each request puts its entry in a queue and awaits its own future; one writer tas
 queued (up to write_batch_max) into one pipeline of XADDs, so under load a round trip carries
 hundreds of webhooks, and at low load a lone request is written at once (no lingering).
 A request learns its entry's stream id, or why Redis could not take it (the caller answers 503).
+
+Durability of the 202 (DURABILITY): `fast` answers once Redis has the entry in memory (its own fsync
+policy decides what a power loss takes); `aof` ends each pipeline with WAITAOF 1 0 (the entries are
+fsynced to the local AOF before anyone is answered); `replica` with WAIT 1 (a replica has them). One
+WAIT per pipeline, not per request. Not confirmed within durability_timeout_ms → 503: the entries
+may be stored, and the sender's retry is deduplicated by its delivery key where it has one.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
+from reflex_common.errors import ConfigError, TransientError
+from reflex_common.redis_server import Durability, check_server
 from reflex_common.streams.redis_stream import entry_fields
 
 # Dedup and enqueue in one step: the delivery key is claimed (SET NX EX) only together with the
@@ -57,6 +65,10 @@ class EnqueueFailed(Exception):
     """Redis did not take the entry: answer 503 with Retry-After; the event is not stored."""
 
 
+class NotDurable(Exception):
+    """The server took the entry but did not confirm it durable in time (the caller answers 503)."""
+
+
 class Overloaded(Exception):
     """Too many writes are already waiting for Redis: answer 429 with Retry-After."""
 
@@ -69,8 +81,24 @@ class _Write:
 
 
 class Enqueuer:
-    def __init__(self, redis: Redis, stream: str, maxlen: int, *, batch_max: int, max_pending: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        stream: str,
+        maxlen: int,
+        *,
+        batch_max: int,
+        max_pending: int,
+        durability: Durability = "fast",
+        durability_timeout_ms: int = 1000,
+    ) -> None:
         self._redis = redis
+        self._durability = durability
+        self._durability_timeout_ms = durability_timeout_ms
+        # The server check: done at start, or before the first write when Redis was down at start.
+        self._checked = False
+        self.unfit: str | None = None
+        self.server_warnings: list[str] = []
         self._stream = stream
         self._maxlen = maxlen
         self._batch_max = batch_max
@@ -88,7 +116,9 @@ class Enqueuer:
 
     @property
     def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
+        # A server found unfit (e.g. eviction turned on) fails liveness: the restart's start-up
+        # check then stops the ingress with one line.
+        return self._task is not None and not self._task.done() and self.unfit is None
 
     async def submit(self, fields: Mapping[str, bytes], dedup: Dedup | None = None) -> Enqueued:
         """Store the entry (unless `dedup` finds its key already taken). Raises Overloaded or
@@ -102,7 +132,19 @@ class Enqueuer:
         return await future
 
     async def start(self) -> None:
+        """Check the server (a ConfigError stops the start), then start writing."""
+        try:
+            await self._check()
+        except TransientError as exc:
+            self._log.warning("redis_check_deferred", error=str(exc))
         self._task = asyncio.create_task(self._run(), name="enqueuer")
+
+    async def _check(self) -> None:
+        fitness = await check_server(self._redis, self._durability)
+        self._checked = True
+        self.server_warnings = fitness.warnings
+        for warning in fitness.warnings:
+            self._log.warning("redis_unsafe_setting", warning=warning, server=fitness.server)
 
     async def stop(self) -> None:
         """Write everything queued so far — never cutting a write short — then stop. (The HTTP
@@ -143,6 +185,20 @@ class Enqueuer:
     async def _write(self, batch: list[_Write]) -> None:
         if not batch:
             return
+        if not self._checked or self.unfit:
+            try:
+                if self.unfit is None:
+                    await self._check()
+            except ConfigError as exc:
+                self.unfit = str(exc)
+                self._log.error("redis_unfit", error=self.unfit)
+            except TransientError as exc:
+                self._log.warning("redis_check_failed", error=str(exc))
+            if not self._checked or self.unfit:
+                for w in batch:
+                    if not w.done.done():
+                        w.done.set_exception(EnqueueFailed(self.unfit or "redis unavailable"))
+                return
         self.batches += 1
         try:
             results = await self._pipeline(batch)
@@ -173,7 +229,27 @@ class Enqueuer:
                 w.done.set_result(Enqueued(None, duplicate_of=_text(result[1])))
 
     async def _pipeline(self, batch: Sequence[_Write]) -> list[Any]:
-        """One round trip for the whole batch; per-entry errors come back as exception objects."""
+        """One round trip for the whole batch; per-entry errors come back as exception objects. In
+        the aof and replica modes the round trip ends with one WAITAOF / WAIT for all of them; an
+        entry not confirmed in time comes back as an error."""
+        results = await self._round_trip(batch)
+        if self._durability == "fast":
+            return results
+        *results, confirmation = results
+        confirmed = (
+            not isinstance(confirmation, BaseException)
+            and int(confirmation[0] if self._durability == "aof" else confirmation) >= 1
+        )
+        if confirmed:
+            return results
+        why = confirmation if isinstance(confirmation, BaseException) else None
+        self._log.warning(
+            "durability_not_confirmed", mode=self._durability, timeout_ms=self._durability_timeout_ms, error=str(why)
+        )
+        failure = NotDurable(f"not confirmed durable ({self._durability}) within {self._durability_timeout_ms} ms")
+        return [failure if not isinstance(r, BaseException) else r for r in results]
+
+    async def _round_trip(self, batch: Sequence[_Write]) -> list[Any]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for w in batch:
                 if w.dedup is None:
@@ -183,6 +259,10 @@ class Enqueuer:
                     for name, value in w.fields.items():
                         args += [name, value]
                     pipe.evalsha(_DEDUP_XADD_SHA, 2, self._stream, w.dedup.key, *args)
+            if self._durability == "aof":
+                pipe.execute_command("WAITAOF", 1, 0, self._durability_timeout_ms)
+            elif self._durability == "replica":
+                pipe.execute_command("WAIT", 1, self._durability_timeout_ms)
             return list(await pipe.execute(raise_on_error=False))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -24,6 +25,12 @@ class IngressSettings(CommonSettings):
     # Writes of concurrent requests share one pipeline of at most this many XADDs.
     write_batch_max: int = Field(default=512, ge=1)
     redis_timeout_s: float = Field(default=2.0, gt=0)
+    # When a 202 is answered: `fast` once Redis holds the entry (its own fsync policy decides what a
+    # power loss takes), `aof` once it is fsynced to the AOF (WAITAOF 1 0; Redis >= 7.2 or Valkey,
+    # appendonly yes, appendfsync always), `replica` once a replica has it (WAIT 1). Not confirmed in
+    # time → 503.
+    durability: Literal["fast", "aof", "replica"] = "fast"
+    durability_timeout_ms: int = Field(default=1000, ge=1)
     # Twilio-style schemes sign the public URL: set it when a proxy rewrites scheme or host...
     public_base_url: str | None = None
     # ...or trust X-Forwarded-Proto / X-Forwarded-Host from the proxy in front of the ingress.

@@ -23,6 +23,7 @@ from reflex_common.errors import TransientError
 from reflex_common.schemas import ClosedWindow
 from reflex_common.schemas.window import ALL_TYPES
 from reflex_common.streams import Outgoing, StreamPort
+from reflex_common.streams.consumer import Backpressure
 from reflex_common.telemetry import traceparent_of
 from reflex_metrics.metrics import MetricWorkerMetrics
 from reflex_metrics.windowing import close_boundary
@@ -84,8 +85,12 @@ class WindowCloser:
         max_windows_per_pass: int,
         tracer: Tracer,
         metrics: MetricWorkerMetrics,
+        backpressure: Backpressure | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
     ) -> None:
+        # The windows stream's backlog: while the anomaly-detector lags past its bound the closer
+        # waits (windows stay due in Postgres), so MAXLEN trimming never reaches an unread window.
+        self._backpressure = backpressure
         self._tracer = tracer
         self._metrics = metrics
         self._pool = pool
@@ -102,6 +107,9 @@ class WindowCloser:
     async def close(self, now: datetime | None = None) -> list[ClosedWindow]:
         """One pass: close what is due, revise what changed, send both. Returns what was sent."""
         now = now or self._clock()
+        if self._backpressure is not None and await self._backpressure.is_full():
+            self._log.warning("close_paused", reason="windows stream backlog over its bound")
+            return []
         with (
             self._tracer.start_as_current_span("windows close", kind=SpanKind.PRODUCER),
             transient_db(),

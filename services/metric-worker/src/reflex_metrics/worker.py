@@ -9,6 +9,7 @@ from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 from reflex_common.keys import METRICS_GROUP
+from reflex_common.streams.backlog import BacklogMonitor
 from reflex_common.worker import ConsumerWorker, consumer_worker, preparation, worker_connections
 from reflex_metrics.closer import WindowCloser
 from reflex_metrics.counter import CountHandler
@@ -34,6 +35,13 @@ async def create_worker(
             max_windows_per_pass=settings.max_windows_per_pass,
             tracer=tracer,
             metrics=metrics,
+            backpressure=BacklogMonitor(
+                port,
+                keys.windows_stream,
+                settings.max_backlog_entries,
+                settings.backlog_refresh_s,
+                groups=settings.windows_groups,
+            ),
         )
         worker = consumer_worker(
             settings=settings,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from reflexctl import anomalies, dlq, migrate, send, status
+from reflexctl import anomalies, breaker, dlq, migrate, send, status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_parser(subcommands)
     status.add_parser(subcommands)
     dlq.add_parser(subcommands)
+    breaker.add_parser(subcommands)
     migrate.add_parser(subcommands)
     anomalies.add_parser(subcommands)
     return parser

@@ -1,7 +1,8 @@
 """`reflexctl dlq list|replay`: look at dead letters and, once the cause is fixed, send them back.
 
     reflexctl dlq list --stream raw
-    reflexctl dlq replay --stream raw --id 1718000000000-0     # or --all
+    reflexctl dlq list --stream raw --reason invalid           # invalid | poison | failed | trimmed
+    reflexctl dlq replay --stream raw --id 1718000000000-0     # or --all, or --all --reason failed
 
 Replay puts the original fields back on the stream (a new entry, so a fresh delivery count) and
 deletes the letter, in one MULTI. Letters of trimmed entries carry no fields and cannot be replayed.
@@ -15,6 +16,7 @@ from typing import Any
 
 import redis
 
+from reflex_common.streams.ports import DLQ_REASONS
 from reflexctl.streams import STREAM_NAMES, add_connection_args, connect, stream_key
 
 _META = b"dlq:"
@@ -44,6 +46,19 @@ def replay(r: redis.Redis, dlq: str, stream: str, ids: list[bytes], maxlen: int)
     return replayed, skipped
 
 
+def letters_of(r: redis.Redis, dlq: str, reason: str | None, count: int | None) -> list[tuple[bytes, Any]]:
+    """Letters oldest first, only those of `reason` when given, at most `count` (None: all)."""
+    found: list[tuple[bytes, Any]] = []
+    start = "-"
+    while count is None or len(found) < count:
+        page: Any = r.xrange(dlq, start, "+", count=500)
+        if not page:
+            break
+        found += [(i, f) for i, f in page if reason is None or f.get(b"dlq:reason") == reason.encode()]
+        start = "(" + page[-1][0].decode()
+    return found if count is None else found[:count]
+
+
 def _backlog(r: redis.Redis, stream: str) -> int:
     """The largest lag + pending over the stream's groups (an unknown lag counts as the whole stream)."""
     if not r.exists(stream):
@@ -59,7 +74,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--stream", choices=STREAM_NAMES, default="raw")
     parser.add_argument("--count", type=int, default=20, help="list: at most this many letters")
     parser.add_argument("--id", action="append", default=[], help="replay: a letter id (repeatable)")
-    parser.add_argument("--all", action="store_true", help="replay: every letter")
+    parser.add_argument("--all", action="store_true", help="replay: every letter (of --reason, if given)")
+    parser.add_argument("--reason", choices=DLQ_REASONS, help="only letters dead-lettered for this reason")
     add_connection_args(parser)
     parser.set_defaults(run=run)
 
@@ -70,11 +86,11 @@ def run(args: argparse.Namespace) -> int:
     dlq = keys.dlq_stream(stream)
     try:
         if args.action == "list":
-            letters: Any = r.xrange(dlq, count=args.count)
-            for letter_id, fields in letters:
+            for letter_id, fields in letters_of(r, dlq, args.reason, args.count):
                 meta = {k.decode()[4:]: v.decode(errors="replace") for k, v in fields.items() if k.startswith(_META)}
                 print(
-                    f"{letter_id.decode()}  original={meta.get('original_id')}  "
+                    f"{letter_id.decode()}  original={meta.get('original_id')}  reason={meta.get('reason', '?')}  "
+                    f"class={meta.get('error_class') or '-'}  consumer={meta.get('consumer') or '-'}  "
                     f"deliveries={meta.get('deliveries')}  error={meta.get('error')}"
                 )
             print(f"{r.xlen(dlq)} letter(s) in {dlq}")
@@ -82,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.id and not args.all:
             print("reflexctl dlq replay: name letters with --id, or --all", file=sys.stderr)
             return 2
-        everything: Any = r.xrange(dlq) if args.all else []
+        everything = letters_of(r, dlq, args.reason, None) if args.all else []
         ids = [i.encode() for i in args.id] or [letter_id for letter_id, _ in everything]
         backlog = _backlog(r, stream)
         if backlog + len(ids) > settings.max_backlog_entries:

@@ -1,4 +1,4 @@
-"""Which database errors mean "retry later" rather than "this message is bad"."""
+"""Database errors in the error vocabulary: "retry later", "this message is bad", or a bug."""
 
 from __future__ import annotations
 
@@ -8,21 +8,17 @@ from collections.abc import Iterator
 import psycopg
 import psycopg_pool
 
-from reflex_common.errors import TransientError
-
-# SQLSTATE classes that say the server, not the data, is the problem.
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57", "40")  # connection, resources, operator, rollback
+from reflex_common.error_classes import translated
 
 
 @contextlib.contextmanager
 def transient_db() -> Iterator[None]:
-    """Raise TransientError for outages and overload; let data errors through (the caller
-    decides whether the message is at fault)."""
+    """Raise TransientError for outages and overload (SQLSTATE 08, 53, 57, 58, 40, lock timeouts),
+    InvalidMessage for data the database can never take (22, 23); let anything else through as the
+    bug it is. The mapping lives in `reflex_common.error_classes`."""
     try:
         yield
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-        raise TransientError(f"database unavailable: {exc}") from exc
-    except psycopg.Error as exc:
-        if exc.sqlstate and exc.sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES):
-            raise TransientError(f"database refused the write ({exc.sqlstate}): {exc}") from exc
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        if (error := translated(exc, "database refused the work")) is not None:
+            raise error from exc
         raise

@@ -16,16 +16,19 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
 import structlog
 
-from reflex_common.errors import InvalidMessage, TransientError
+from reflex_common.errors import GroupMissing, InvalidMessage, TransientError
 from reflex_common.settings import WorkerSettings
+from reflex_common.streams.breaker import DeadLetterBreaker
 from reflex_common.streams.consumer_metrics import ConsumerMetrics
-from reflex_common.streams.ports import DeadLetter, Entry, Outgoing, StreamPort
+from reflex_common.streams.group import GroupStream
+from reflex_common.streams.ports import DeadLetter, DlqReason, Entry, Outgoing, StreamPort
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass
@@ -36,12 +39,15 @@ class Outcome:
     forward: list[Outgoing] = field(default_factory=list)
     invalid: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    # The exception class behind an invalid or failed id, where one was raised.
+    error_classes: dict[str, str] = field(default_factory=dict)
 
     def merge(self, other: Outcome) -> None:
         self.done += other.done
         self.forward += other.forward
         self.invalid.update(other.invalid)
         self.failed.update(other.failed)
+        self.error_classes.update(other.error_classes)
 
 
 class Handler(Protocol):
@@ -61,6 +67,8 @@ class ConsumerConfig:
     consumer: str
     dlq_stream: str
     trimmed_counter_key: str
+    # High-water mark of entries trimmed before the group read them (see StreamGauges).
+    trimmed_unread_key: str = ""
     batch_size: int = 500
     max_in_flight: int = 1000
     block_ms: int = 2000
@@ -72,6 +80,20 @@ class ConsumerConfig:
     # Batches handled at once. Above 1, the next batch is read and parsed while the previous one
     # waits on Postgres and Redis; the handler must then be safe to run concurrently.
     max_concurrent_batches: int = 1
+    # The dead-letter breaker (see breaker.py): more than max_ratio of the last window_entries
+    # dead-lettered stops reading for cooldown_s. breaker_key holds the open state in the store.
+    breaker_key: str = ""
+    breaker_window_entries: int = 1000
+    breaker_max_ratio: float = 0.5
+    breaker_cooldown_s: float = 300.0
+    # Transient failures of one batch retried this many times while the dependencies answer their
+    # pings: the failure is then the batch's own (a query past statement_timeout), and the batch is
+    # bisected down to the entry that fails alone, which is treated as failed.
+    max_transient_retries: int = 10
+    # A handler call running longer is cancelled (its transaction rolls back) and counted as the
+    # batch failing; liveness is never shorter (see Consumer.liveness_s). Below min_idle_ms by
+    # default, though the heartbeat keeps a live batch's entries from being claimed either way.
+    batch_deadline_s: float = 45.0
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings, stream: str, group: str) -> ConsumerConfig:
@@ -82,6 +104,7 @@ class ConsumerConfig:
             consumer=settings.consumer_name,
             dlq_stream=keys.dlq_stream(stream),
             trimmed_counter_key=keys.trimmed_counter(stream),
+            trimmed_unread_key=keys.trimmed_unread_counter(stream, group),
             batch_size=settings.batch_size,
             max_in_flight=settings.max_in_flight,
             block_ms=settings.block_ms,
@@ -91,11 +114,58 @@ class ConsumerConfig:
             dlq_maxlen=settings.dlq_maxlen,
             retry_backoff_max_s=settings.retry_backoff_max_s,
             max_concurrent_batches=settings.max_concurrent_batches,
+            breaker_key=keys.breaker(stream, group),
+            breaker_window_entries=settings.breaker_window_entries,
+            breaker_max_ratio=settings.breaker_max_ratio,
+            breaker_cooldown_s=settings.breaker_cooldown_s,
+            max_transient_retries=settings.max_transient_retries,
+            batch_deadline_s=settings.batch_deadline_s,
         )
+
+
+def classify(entries: Sequence[Entry], max_deliveries: int) -> tuple[list[Entry], list[Entry], list[Entry]]:
+    """One rule for every entry in hand: trimmed (no fields left: deleted while pending), over the
+    limit (delivered more than max_deliveries times: dead-letter it unhandled), or live (handle it)."""
+    trimmed = [e for e in entries if not e.fields]
+    over = [e for e in entries if e.fields and e.deliveries > max_deliveries]
+    live = [e for e in entries if e.fields and e.deliveries <= max_deliveries]
+    return trimmed, over, live
+
+
+def _root_class(exc: BaseException) -> str:
+    """The class of the innermost cause: the driver's (QueryCanceled), not the wrapper's."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return type(exc).__name__
+
+
+def _checked(outcome: Outcome, entries: Sequence[Entry], log: structlog.typing.FilteringBoundLogger) -> Outcome:
+    """The handler contract, enforced: an id it does not name has failed; an id not in its batch is
+    a handler bug, logged and dropped (it must not ack, forward or dead-letter someone else's entry)."""
+    ours = {e.id for e in entries}
+    strangers = (set(outcome.done) | set(outcome.invalid) | set(outcome.failed)) - ours
+    if strangers:
+        log.error("handler_named_unknown_ids", ids=sorted(strangers)[:20], count=len(strangers))
+        outcome.done = [i for i in outcome.done if i in ours]
+        outcome.invalid = {i: why for i, why in outcome.invalid.items() if i in ours}
+        outcome.failed = {i: why for i, why in outcome.failed.items() if i in ours}
+    named = set(outcome.done) | set(outcome.invalid) | set(outcome.failed)
+    for i in ours - named:
+        outcome.failed[i] = "the handler reported no outcome for this entry"
+    return outcome
 
 
 class _Stopped(Exception):
     """Raised inside the loop when stop() interrupts a retry; the batch stays pending."""
+
+
+class BatchDeadlineExceeded(Exception):
+    """The handler ran past batch_deadline_s and was cancelled; its entries count as failed."""
+
+
+class _OwnFailure(Exception):
+    """Raised by a bounded retry: the call kept failing while the dependencies answer, so the
+    failure is the work's own, not an outage's."""
 
 
 class Consumer:
@@ -107,13 +177,27 @@ class Consumer:
         metrics: ConsumerMetrics,
         *,
         backpressure: Backpressure | None = None,
+        dependencies_ok: Callable[[], Awaitable[bool]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._port = port
+        self._group = GroupStream(
+            port,
+            config.stream,
+            config.group,
+            config.consumer,
+            config.dlq_stream,
+            config.dlq_maxlen,
+            config.trimmed_counter_key,
+            config.breaker_key,
+        )
         self._handler = handler
         self._cfg = config
         self._metrics = metrics
         self._backpressure = backpressure
+        # Answers whether the dependencies are up (pings); without it transient retries never end.
+        self._dependencies_ok = dependencies_ok
+        self._breaker = DeadLetterBreaker(config.breaker_window_entries, config.breaker_max_ratio)
+        self._next_breaker_check_at = 0.0
         self._clock = clock
         self._stopping = False
         self._cursor = "0-0"
@@ -136,18 +220,33 @@ class Consumer:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def liveness_s(self) -> float:
+        """How long the loop may go without progress (a turn begun, a batch settled, a retry) and
+        still be alive: a batch within its deadline, one blocked read, one backoff, and slack."""
+        return self._cfg.batch_deadline_s + self._cfg.block_ms / 1000 + self._cfg.retry_backoff_max_s + 5.0
+
+    def alive(self) -> bool:
+        return self._clock() - self.last_progress_at < self.liveness_s
+
+    @property
+    def breaker_reason(self) -> str | None:
+        """Why the dead-letter breaker is open (reading has stopped), or None."""
+        return self._breaker.reason
+
     async def run(self, *, burst: bool = False) -> None:
         """Consume until stop(); with burst=True, return once nothing is left to read or reclaim."""
-        await self._retrying(lambda: self._port.ensure_group(self._cfg.stream, self._cfg.group))
-        self.joined = True
-        self._log.info("consumer_started", consumer=self._cfg.consumer)
         heartbeat = asyncio.create_task(self._heartbeat(), name="consumer-heartbeat")
         try:
+            await self._retrying(self._group.join)
+            self.joined = True
+            self._log.info("consumer_started", consumer=self._cfg.consumer)
             await self._drain_own_pending()
             while not self._stopping:
                 self.last_progress_at = self._clock()
-                if not await self._run_once() and burst and not self._batches and await self._drained():
-                    break
+                if not await self._run_once() and burst and not self._batches:
+                    if self._breaker.reason is not None or await self._drained():
+                        break
         except _Stopped:
             pass
         finally:
@@ -168,15 +267,23 @@ class Consumer:
             await asyncio.sleep(interval_s)
             if self._held:
                 try:
-                    await self._port.touch(self._cfg.stream, self._cfg.group, self._cfg.consumer, list(self._held))
+                    await self._group.touch(list(self._held))
                 except TransientError as exc:
                     self._log.warning("heartbeat_failed", error=str(exc))
+                except GroupMissing as exc:
+                    try:
+                        await self._recreate_group(exc)
+                    except _Stopped:
+                        return  # stop() came while Redis was refusing: nothing left to keep fresh
                 except Exception:
                     self._log.exception("heartbeat_crashed")
 
     async def _run_once(self) -> bool:
         """One turn of the loop; returns whether it found work."""
         self._reap_batches()
+        if await self._breaker_holds():
+            await self._sleep(min(0.5, self._cfg.retry_backoff_max_s))
+            return False
         if self._backpressure is not None and await self._retrying(self._backpressure.is_full):
             await self._sleep(min(0.5, self._cfg.retry_backoff_max_s))
             return False
@@ -189,11 +296,7 @@ class Consumer:
             await asyncio.wait(self._batches, return_when=asyncio.FIRST_COMPLETED)
             return True
         count = min(self._cfg.batch_size, free)
-        entries = await self._retrying(
-            lambda: self._port.read_new(
-                self._cfg.stream, self._cfg.group, self._cfg.consumer, count, self._cfg.block_ms
-            )
-        )
+        entries = await self._retrying(self._group.read_new, count, self._cfg.block_ms)
         if not entries:
             return False
         self._hold(entries)
@@ -220,8 +323,7 @@ class Consumer:
 
     async def _drained(self) -> bool:
         """Burst mode: nothing unread, and nothing pending (or only entries not yet idle enough)."""
-        groups = await self._retrying(lambda: self._port.backlog(self._cfg.stream))
-        mine = next((g for g in groups if g.group == self._cfg.group), None)
+        mine = await self._retrying(self._group.backlog)
         if mine is None or mine.total == 0:
             return True
         if mine.lag == 0:
@@ -232,47 +334,54 @@ class Consumer:
 
     # -- the steps ----------------------------------------------------------------------------
     async def _drain_own_pending(self) -> None:
-        after = "0"
+        """What a previous life of this consumer read and did not ack: suspects, run alone."""
+        after = "0-0"
         while not self._stopping:
-            entries = await self._retrying(
-                lambda after=after: self._port.read_own_pending(  # type: ignore[misc]
-                    self._cfg.stream, self._cfg.group, self._cfg.consumer, after, self._cfg.batch_size
-                )
-            )
-            if not entries:
+            ids = await self._retrying(self._group.own_pending, after, self._cfg.batch_size)
+            if not ids:
                 return
-            self._log.info("own_pending_recovered", count=len(entries))
-            after = entries[-1].id
-            self._hold(entries)
-            await self._process(entries)
+            self._log.info("own_pending_recovered", count=len(ids), first_id=ids[0])
+            after = ids[-1]
+            await self._run_alone(ids)
 
     async def _reclaim(self) -> int:
         free = max(1, self._cfg.max_in_flight - self._in_flight)
-        result = await self._retrying(
-            lambda: self._port.autoclaim(
-                self._cfg.stream, self._cfg.group, self._cfg.consumer, self._cfg.min_idle_ms, self._cursor, free
-            )
-        )
+        result = await self._retrying(self._group.autoclaim, self._cfg.min_idle_ms, self._cursor, free)
         self._cursor = result.next_cursor
         if result.deleted_ids:
             # Redis removed these from the pending list itself: record each, loudly.
-            await self._record_trimmed(result.deleted_ids)
-        if result.entries:
-            self._metrics.count(self._cfg.stream, self._cfg.group, "reclaimed", len(result.entries))
-            self._log.info("entries_reclaimed", count=len(result.entries), first_id=result.entries[0].id)
-            self._hold(result.entries)
-            await self._process(result.entries)
-        return len(result.entries) + len(result.deleted_ids)
+            counts = result.deleted_deliveries
+            await self._record_trimmed([Entry(i, {}, counts.get(i, 0)) for i in result.deleted_ids])
+        if result.ids:
+            self._metrics.count(self._cfg.stream, self._cfg.group, "reclaimed", len(result.ids))
+            self._log.info("entries_reclaimed", count=len(result.ids), first_id=result.ids[0])
+            await self._run_alone(result.ids)
+        return len(result.ids) + len(result.deleted_ids)
 
-    async def _record_trimmed(self, ids: Sequence[str]) -> None:
-        self._log.error("pending_entries_trimmed", count=len(ids), ids=list(ids[:20]))
+    async def _run_alone(self, ids: Sequence[str]) -> None:
+        """Entries delivered before and never acked are suspects: one of them may kill its worker.
+        Each is read (its delivery counted) and handled on its own, so only an entry that fails by
+        itself climbs toward the DLQ; the others are kept fresh by the heartbeat meanwhile."""
+        self._held.update(ids)
+        try:
+            for entry_id in ids:
+                entry = await self._retrying(self._group.claim, entry_id)
+                if entry is not None:
+                    self._hold([entry])
+                    await self._process([entry])
+                if self._stopping:
+                    return
+        finally:
+            self._held.difference_update(ids)
+
+    async def _record_trimmed(self, entries: Sequence[Entry]) -> None:
+        ids = [e.id for e in entries]
+        self._log.error("pending_entries_trimmed", count=len(ids), ids=ids[:20])
         self._metrics.count(self._cfg.stream, self._cfg.group, "trimmed", len(ids))
         letters = [
-            DeadLetter(Entry(i, {}, 0), "trimmed: the entry was deleted from the stream while pending") for i in ids
+            self._letter(e, "trimmed", "the entry was deleted from the stream while pending", "") for e in entries
         ]
-        await self._retrying(
-            lambda: self._port.count_trimmed(self._cfg.stream, self._cfg.trimmed_counter_key, len(ids))
-        )
+        await self._retrying(self._group.count_trimmed, len(ids))
         await self._dead_letter(letters)
 
     def _hold(self, entries: Sequence[Entry]) -> None:
@@ -285,25 +394,27 @@ class Consumer:
         """Handle entries already counted by _hold; commit, ack, dead-letter; then let them go."""
         started = time.perf_counter()
         try:
-            trimmed = [e.id for e in entries if not e.fields]
-            over = [e for e in entries if e.fields and e.deliveries > self._cfg.max_deliveries]
-            live = [e for e in entries if e.fields and e.deliveries <= self._cfg.max_deliveries]
+            trimmed, over, live = classify(entries, self._cfg.max_deliveries)
             if trimmed:
                 await self._record_trimmed(trimmed)
-            letters = [DeadLetter(e, f"delivered {e.deliveries} times without an ack") for e in over]
+            letters = [self._letter(e, "poison", f"delivered {e.deliveries} times without an ack", "") for e in over]
             outcome = await self._handle(live) if live else Outcome()
-            await self._retrying(
-                lambda: self._port.commit(self._cfg.stream, self._cfg.group, outcome.done, outcome.forward)
-            )
+            await self._retrying(self._group.commit, outcome.done, outcome.forward)
             by_id = {e.id: e for e in live}
-            letters += [DeadLetter(by_id[i], f"invalid: {why}") for i, why in outcome.invalid.items()]
+            classes = outcome.error_classes
+            letters += [
+                self._letter(by_id[i], "invalid", why, classes.get(i, "InvalidMessage"))
+                for i, why in outcome.invalid.items()
+            ]
             for i, why in outcome.failed.items():
                 if by_id[i].deliveries >= self._cfg.max_deliveries:
-                    letters.append(DeadLetter(by_id[i], f"failed: {why}"))
+                    letters.append(self._letter(by_id[i], "failed", why, classes.get(i, "")))
                 else:
                     self._log.warning("entry_failed", entry_id=i, deliveries=by_id[i].deliveries, error=why)
             await self._dead_letter(letters)
             self._count(outcome, len(letters))
+            if (reason := self._breaker.record(len(entries) - len(trimmed), len(letters))) is not None:
+                await self._open_breaker(reason)
             self._log.info(
                 "batch_handled",
                 entries=len(entries),
@@ -315,6 +426,7 @@ class Consumer:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
         finally:
+            self.last_progress_at = self._clock()
             self._in_flight -= len(entries)
             self._held.difference_update(e.id for e in entries)
             self._metrics.in_flight.labels(self._cfg.stream, self._cfg.group).set(self._in_flight)
@@ -323,23 +435,36 @@ class Consumer:
     async def _handle(self, entries: Sequence[Entry]) -> Outcome:
         """Handle a batch; when it blows up, handle its entries one by one to find the culprit."""
         try:
-            outcome = await self._retrying(lambda: self._handler.handle(entries))
+            outcome = await self._retry(lambda: self._within_deadline(entries), bounded=True)
         except (_Stopped, asyncio.CancelledError):
             raise
-        except InvalidMessage as exc:
+        except _OwnFailure as exc:
             if len(entries) == 1:
-                return Outcome(invalid={entries[0].id: str(exc)})
+                self._log.error("entry_failed_transiently_alone", entry_id=entries[0].id, error=str(exc))
+                return Outcome(
+                    failed={entries[0].id: f"transient, past {self._cfg.max_transient_retries} retries: {exc}"},
+                    error_classes={entries[0].id: _root_class(exc)},
+                )
+            half = len(entries) // 2
+            outcome = await self._handle(entries[:half])
+            outcome.merge(await self._handle(entries[half:]))
+        except (InvalidMessage, RecursionError) as exc:
+            # RecursionError: a payload nested too deep to encode; retrying cannot help either.
+            if len(entries) == 1:
+                return Outcome(
+                    invalid={entries[0].id: f"{type(exc).__name__}: {exc}"},
+                    error_classes={entries[0].id: _root_class(exc)},
+                )
             outcome = await self._one_by_one(entries)
         except Exception as exc:
             if len(entries) == 1:
                 self._log.exception("handler_failed", entry_id=entries[0].id)
-                return Outcome(failed={entries[0].id: f"{type(exc).__name__}: {exc}"})
+                return Outcome(
+                    failed={entries[0].id: f"{type(exc).__name__}: {exc}"},
+                    error_classes={entries[0].id: _root_class(exc)},
+                )
             outcome = await self._one_by_one(entries)
-        named = set(outcome.done) | set(outcome.invalid) | set(outcome.failed)
-        for e in entries:
-            if e.id not in named:
-                outcome.failed[e.id] = "the handler reported no outcome for this entry"
-        return outcome
+        return _checked(outcome, entries, self._log)
 
     async def _one_by_one(self, entries: Sequence[Entry]) -> Outcome:
         outcome = Outcome()
@@ -352,13 +477,31 @@ class Consumer:
             return
         for letter in letters:
             self._log.error(
-                "entry_dead_lettered", entry_id=letter.entry.id, deliveries=letter.entry.deliveries, error=letter.error
+                "entry_dead_lettered",
+                entry_id=letter.entry.id,
+                reason=letter.reason,
+                error_class=letter.error_class,
+                deliveries=letter.entry.deliveries,
+                error=letter.error,
             )
-        await self._retrying(
-            lambda: self._port.dead_letter(
-                self._cfg.stream, self._cfg.group, self._cfg.dlq_stream, letters, self._cfg.dlq_maxlen
-            )
-        )
+        dropped = await self._retrying(self._group.dead_letter, letters)
+        if dropped:
+            # The DLQ is at its MAXLEN: its oldest letters are gone for good. Say so, loudly.
+            self._metrics.dlq_dropped.labels(self._cfg.stream, self._cfg.group).inc(dropped)
+            self._log.error("dead_letters_dropped", count=dropped, dlq_maxlen=self._cfg.dlq_maxlen)
+
+    async def _within_deadline(self, entries: Sequence[Entry]) -> Outcome:
+        try:
+            async with asyncio.timeout(self._cfg.batch_deadline_s):
+                return await self._handler.handle(entries)
+        except TimeoutError:
+            # Raised as a failure of the batch (not a TransientError): split, then failed alone.
+            raise BatchDeadlineExceeded(
+                f"the handler ran past batch_deadline_s ({self._cfg.batch_deadline_s:g})"
+            ) from None
+
+    def _letter(self, entry: Entry, reason: DlqReason, error: str, error_class: str) -> DeadLetter:
+        return DeadLetter(entry, reason, error, error_class, self._cfg.consumer)
 
     def _count(self, outcome: Outcome, dead_lettered: int) -> None:
         s, g = self._cfg.stream, self._cfg.group
@@ -368,10 +511,16 @@ class Consumer:
         self._metrics.count(s, g, "dead_lettered", dead_lettered)
 
     # -- retry --------------------------------------------------------------------------------
-    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """call(*args, **kwargs), retried while it raises TransientError (see _retry)."""
+        return await self._retry(lambda: call(*args, **kwargs))
+
+    async def _retry(self, call: Callable[[], Awaitable[T]], *, bounded: bool = False) -> T:
         """Run call until it does not raise TransientError (the heartbeat keeps the entries in hand
-        fresh meanwhile, so no other consumer claims them). stop() abandons it."""
+        fresh meanwhile, so no other consumer claims them). stop() abandons it. `bounded`: past
+        max_transient_retries, raise _OwnFailure if the dependencies answer their pings."""
         delay_s = 0.05
+        failures = 0
         while True:
             try:
                 return await call()
@@ -380,10 +529,57 @@ class Consumer:
                 self.last_progress_at = self._clock()
                 self._metrics.transient_errors.labels(self._cfg.stream, self._cfg.group).inc()
                 self._log.warning("transient_failure", error=str(exc), retry_in_s=round(delay_s, 3))
+                failures += 1
+                if bounded and failures >= self._cfg.max_transient_retries and await self._dependencies_up():
+                    raise _OwnFailure(str(exc)) from exc
+            except GroupMissing as exc:
+                await self._recreate_group(exc)
+                continue
             if self._stopping:
                 raise _Stopped
             await self._sleep(delay_s)
             delay_s = min(delay_s * 2, self._cfg.retry_backoff_max_s)
+
+    async def _dependencies_up(self) -> bool:
+        if self._dependencies_ok is None:
+            return False
+        try:
+            return await self._dependencies_ok()
+        except Exception:
+            return False
+
+    # -- the dead-letter breaker --------------------------------------------------------------
+    async def _open_breaker(self, reason: str) -> None:
+        self._log.error("dead_letter_breaker_opened", reason=reason, cooldown_s=self._cfg.breaker_cooldown_s)
+        self._metrics.breaker_open.labels(self._cfg.stream, self._cfg.group).set(1)
+        await self._retrying(self._group.open_breaker, reason, self._cfg.breaker_cooldown_s)
+
+    async def _breaker_holds(self) -> bool:
+        """Whether reading must wait: the breaker is open, here or (as the store says) in another
+        consumer of the group. Closes once the store's key is gone (cool-down over, or reflexctl)."""
+        if not self._cfg.breaker_key:
+            return self._breaker.reason is not None
+        if self._breaker.reason is None and self._clock() < self._next_breaker_check_at:
+            return False
+        self._next_breaker_check_at = self._clock() + self._cfg.claim_interval_s
+        stored = await self._retrying(self._group.breaker_reason)
+        if stored is None and self._breaker.reason is not None:
+            self._log.warning("dead_letter_breaker_closed", was=self._breaker.reason)
+            self._breaker.close()
+            self._metrics.breaker_open.labels(self._cfg.stream, self._cfg.group).set(0)
+        elif stored is not None and self._breaker.reason is None:
+            self._log.error("dead_letter_breaker_opened", reason=stored, by="another consumer of the group")
+            self._breaker.open(stored)
+            self._metrics.breaker_open.labels(self._cfg.stream, self._cfg.group).set(1)
+        return self._breaker.reason is not None
+
+    async def _recreate_group(self, exc: GroupMissing) -> None:
+        """The group vanished under us (restore from an older AOF, XGROUP DESTROY): create it again
+        from the stream's start. Replaying is safe: every effect is idempotent on the event's id."""
+        self._metrics.groups_recreated.labels(self._cfg.stream, self._cfg.group).inc()
+        self._log.error("consumer_group_recreated", error=str(exc), consumer=self._cfg.consumer)
+        self._cursor = "0-0"
+        await self._retrying(self._group.join)
 
     async def _sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -30,6 +30,24 @@ class ConsumerMetrics:
             ["stream", "group"],
             registry=registry,
         )
+        self.groups_recreated = Counter(
+            "reflex_consumer_group_recreated_total",
+            "Times the consumer group was found missing (NOGROUP) and created again from the stream's start.",
+            ["stream", "group"],
+            registry=registry,
+        )
+        self.dlq_dropped = Counter(
+            "reflex_stream_dlq_dropped_total",
+            "Dead letters lost to the dead-letter stream's own MAXLEN (DLQ_MAXLEN); should stay 0.",
+            ["stream", "group"],
+            registry=registry,
+        )
+        self.breaker_open = Gauge(
+            "reflex_consumer_breaker_open",
+            "1 while the dead-letter circuit breaker holds the consumer (too many dead letters); 0 otherwise.",
+            ["stream", "group"],
+            registry=registry,
+        )
         self.in_flight = Gauge(
             "reflex_consumer_in_flight_entries",
             "Entries held by this consumer.",

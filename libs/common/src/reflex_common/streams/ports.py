@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,20 +26,35 @@ class Outgoing:
     maxlen: int
 
 
+# Why an entry was dead-lettered: `invalid` (it can never be handled), `poison` (delivered more than
+# max_deliveries times without an ack: it killed or stalled its consumer each time), `failed` (the
+# handler failed on it alone max_deliveries times), `trimmed` (deleted from the stream while pending).
+DlqReason = Literal["invalid", "poison", "failed", "trimmed"]
+DLQ_REASONS: tuple[DlqReason, ...] = ("invalid", "poison", "failed", "trimmed")
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     entry: Entry
+    reason: DlqReason
     error: str
+    # The exception class behind it (QueryCanceled, BatchDeadlineExceeded, InvalidMessage, …).
+    error_class: str = ""
+    consumer: str = ""
 
     def to_fields(self, stream: str, group: str) -> dict[str, bytes]:
         """The DLQ entry: the original fields as they were, plus `dlq:*` fields saying what happened."""
         fields: dict[str, bytes] = dict(self.entry.fields)
         fields.update(
             {
+                "dlq:reason": self.reason.encode(),
                 "dlq:error": self.error.encode()[:2000],
+                "dlq:error_class": self.error_class.encode(),
                 "dlq:original_id": self.entry.id.encode(),
                 "dlq:stream": stream.encode(),
                 "dlq:group": group.encode(),
+                "dlq:consumer": self.consumer.encode(),
+                # Redis's own count; 0 when Redis dropped the pending record before we could read it.
                 "dlq:deliveries": str(self.entry.deliveries).encode(),
                 "dlq:failed_at_ms": str(int(time.time() * 1000)).encode(),
             }
@@ -50,9 +65,13 @@ class DeadLetter:
 @dataclass(frozen=True, slots=True)
 class ClaimResult:
     next_cursor: str
-    entries: list[Entry]
+    # Ids now owned by this consumer, their delivery counts unchanged (XAUTOCLAIM … JUSTID): each is
+    # read (and counted) only when it is handled, alone (see StreamPort.claim).
+    ids: list[str]
     # Pending ids whose entries were trimmed or deleted from the stream before anyone acked them.
     deleted_ids: list[str] = field(default_factory=list)
+    # Their delivery counts, read just before Redis dropped their pending records.
+    deleted_deliveries: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +99,23 @@ class StreamStats:
     trimmed: int
     # Entries in the stream now (XLEN). A lag above it counts entries trimmed before the group read them.
     length: int
+    # Entries trimmed from the stream before the group read them (entries-added − entries-read −
+    # entries still unread); None when the server cannot tell now (Redis < 7, or the group's last
+    # read lies inside the stream, where counting the unread rest would cost a scan).
+    trimmed_unread: int | None = None
 
 
 class StreamPort(Protocol):
     async def ensure_group(self, stream: str, group: str) -> None:
         """XGROUP CREATE ... 0 MKSTREAM; an existing group is left as it is."""
 
-    async def read_own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[Entry]:
-        """This consumer's pending entries after `after_id` (XREADGROUP ... <id>), with delivery counts.
+    async def own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[str]:
+        """Ids of this consumer's pending entries after `after_id` (XPENDING: no delivery counted)."""
 
-        An entry trimmed from the stream comes back with empty fields."""
+    async def claim(self, stream: str, group: str, consumer: str, entry_id: str) -> Entry | None:
+        """Read one pending entry this consumer owns, counting a delivery (XCLAIM): the entry with its
+        new delivery count; with empty fields (and the count it had) when it was trimmed from the
+        stream while pending (its pending record is then gone); None when it is no longer ours."""
 
     async def read_new(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """Entries never delivered to the group (XREADGROUP ... >), waiting up to block_ms for one."""
@@ -97,7 +123,8 @@ class StreamPort(Protocol):
     async def autoclaim(
         self, stream: str, group: str, consumer: str, min_idle_ms: int, cursor: str, count: int
     ) -> ClaimResult:
-        """XAUTOCLAIM: take over entries idle at least min_idle_ms, with their new delivery counts."""
+        """XAUTOCLAIM … JUSTID: take over the ids of entries idle at least min_idle_ms, counting no
+        delivery (the entries are read one at a time by `claim`)."""
 
     async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
         """In one MULTI: XADD every outgoing entry, then XACK ack_ids."""
@@ -107,8 +134,9 @@ class StreamPort(Protocol):
 
     async def dead_letter(
         self, stream: str, group: str, dlq_stream: str, letters: Sequence[DeadLetter], maxlen: int
-    ) -> None:
-        """In one MULTI: XADD each letter to dlq_stream (fields, error, id, delivery count), XACK it."""
+    ) -> int:
+        """In one MULTI: XADD each letter to dlq_stream (fields, error, id, delivery count), XACK it.
+        Returns how many older letters the DLQ's own MAXLEN trimmed away meanwhile."""
 
     async def touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
         """Reset the idle time of those entries this consumer still owns, without counting a delivery
@@ -117,6 +145,19 @@ class StreamPort(Protocol):
 
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
         """Add n to the durable count of pending entries found trimmed away."""
+
+    async def remove_idle_consumers(self, stream: str, group: str, keep: str, idle_ms: int) -> list[str]:
+        """Atomically XGROUP DELCONSUMER every consumer but `keep` idle at least idle_ms with 0
+        pending; returns their names."""
+
+    async def keep_max(self, key: str, value: int) -> int:
+        """Raise the counter at key to value if it is lower; returns the counter."""
+
+    async def breaker_reason(self, key: str) -> str | None:
+        """Why the group's dead-letter breaker is open, or None when it is closed."""
+
+    async def open_breaker(self, key: str, reason: str, cooldown_s: float) -> None:
+        """Open the group's breaker for cooldown_s (unless it is open already)."""
 
     async def stats(self, stream: str, group: str, dlq_stream: str, trimmed_key: str) -> StreamStats:
         """Lag, pending count, oldest pending entry, DLQ length and trimmed count, in one round trip."""

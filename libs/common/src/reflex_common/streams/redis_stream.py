@@ -8,34 +8,30 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequenc
 from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import BusyLoadingError, ResponseError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError, ResponseError
 
-from reflex_common.errors import TransientError
+from reflex_common.error_classes import is_existing_group, is_missing_group, is_missing_key, translated
+from reflex_common.errors import GroupMissing
 from reflex_common.redis_client import redis_from_url
 from reflex_common.streams.ports import ClaimResult, DeadLetter, Entry, GroupBacklog, Outgoing, StreamStats
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# Errors that say "Redis cannot take this right now": retry later, the entries are not at fault.
-_TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, ConnectionError, OSError)
-
 
 def transient_on_outage(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-    """Translate Redis outages (and OOM / read-only replies) into TransientError."""
+    """Translate Redis errors into the vocabulary (see `error_classes`): outages and refusals
+    (OOM, READONLY, MASTERDOWN, LOADING, …) into TransientError, NOGROUP into GroupMissing."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await fn(*args, **kwargs)
-        except _TRANSIENT as exc:
-            raise TransientError(f"redis unavailable: {exc}") from exc
-        except ResponseError as exc:
-            message = str(exc)
-            if message.startswith(("OOM", "READONLY", "MASTERDOWN", "LOADING", "TRYAGAIN", "CLUSTERDOWN")):
-                raise TransientError(f"redis refused the write: {message}") from exc
+        except (RedisError, OSError) as exc:
+            if is_missing_group(exc):
+                raise GroupMissing(f"{fn.__name__}: {exc}") from exc
+            if (error := translated(exc, f"redis refused {fn.__name__}")) is not None:
+                raise error from exc
             raise
 
     return wrapper
@@ -56,6 +52,11 @@ def _id(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 # Reset the idle time of the ids still owned by ARGV[2] (XCLAIM ... JUSTID counts no delivery), and
 # only those: an entry another consumer claimed meanwhile stays with it, instead of being pulled
 # back and handled twice.
@@ -72,6 +73,54 @@ return #redis.call(unpack(claim))
 """
 
 
+# Read one pending entry ARGV[3] if ARGV[2] still owns it, counting a delivery (XCLAIM). Replies
+# {0} (not ours: acked, or claimed by another consumer), {1, count} (trimmed from the stream while
+# pending: XCLAIM dropped its pending record) or {2, count, fields}.
+_CLAIM_MINE = """
+local group, me, id = ARGV[1], ARGV[2], ARGV[3]
+local pending = redis.call('XPENDING', KEYS[1], group, id, id, 1)
+if not pending[1] or pending[1][2] ~= me then return {0} end
+local got = redis.call('XCLAIM', KEYS[1], group, me, 0, id)
+if not got[1] then return {1, pending[1][4]} end
+return {2, pending[1][4] + 1, got[1][2]}
+"""
+
+# XAUTOCLAIM … JUSTID, and the delivery counts of the candidates read first (XPENDING over the same
+# range, without the idle filter: XAUTOCLAIM drops the pending record of a trimmed entry whatever its
+# idle time), so that its tombstone keeps the count.
+_CLAIM_IDS = """
+local counts = {}
+for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], '+', ARGV[5])) do
+  counts[p[1]] = p[4]
+end
+local reply = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'JUSTID')
+local deleted_counts = {}
+for i, id in ipairs(reply[3] or {}) do deleted_counts[i] = counts[id] or 0 end
+reply[4] = deleted_counts
+return reply
+"""
+
+_KEEP_MAX = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) return tonumber(ARGV[1]) end
+return current
+"""
+
+# In one script, so that no consumer can read between the check (0 pending) and the removal.
+_REMOVE_IDLE = """
+local removed = {}
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if info['name'] ~= ARGV[2] and info['pending'] == 0 and info['idle'] >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed[#removed + 1] = info['name']
+  end
+end
+return removed
+"""
+
+
 class RedisStreams:
     """StreamPort on Redis. `blocking` serves only XREADGROUP BLOCK: its socket timeout must exceed
     block_ms so that a blocked read is never cut off mid-command."""
@@ -80,47 +129,42 @@ class RedisStreams:
         self._r = commands
         self._blocking = blocking
         self._touch_mine = commands.register_script(_TOUCH_MINE)
+        self._claim_mine = commands.register_script(_CLAIM_MINE)
+        self._claim_ids = commands.register_script(_CLAIM_IDS)
+        self._keep_max = commands.register_script(_KEEP_MAX)
+        self._remove_idle = commands.register_script(_REMOVE_IDLE)
 
     @transient_on_outage
     async def ensure_group(self, stream: str, group: str) -> None:
+        # Look before creating: XGROUP CREATE is a write, refused by a full or read-only Redis even
+        # when the group exists, and a worker (re)started then must still get to its loop.
+        if any(g.group == group for g in await self.backlog(stream)):
+            return
         try:
             await self._r.xgroup_create(stream, group, id="0", mkstream=True)
         except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
+            if not is_existing_group(exc):
                 raise
 
-    async def _delivery_counts(self, stream: str, group: str, consumer: str, ids: list[str]) -> dict[str, int]:
-        """Redis's delivery count of each id, one XPENDING per id in one round trip (a range query
-        could be cut short by other pending entries of ours lying between them)."""
-        if not ids:
-            return {}
-        async with self._r.pipeline(transaction=False) as pipe:
-            for entry_id in ids:
-                pipe.xpending_range(stream, group, entry_id, entry_id, 1, consumer)
-            replies: Any = await pipe.execute()
-        return {_id(row["message_id"]): int(row["times_delivered"]) for rows in replies for row in rows}
+    @transient_on_outage
+    async def own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[str]:
+        rows: Any = await self._r.xpending_range(stream, group, f"({after_id}", "+", count, consumer)
+        return [_id(row["message_id"]) for row in rows]
 
     @transient_on_outage
-    async def read_own_pending(self, stream: str, group: str, consumer: str, after_id: str, count: int) -> list[Entry]:
-        reply: Any = await self._r.xreadgroup(group, consumer, {stream: after_id}, count=count)
-        raw_entries = reply[0][1] if reply else []
-        ids = [_id(entry_id) for entry_id, _ in raw_entries]
-        counts = await self._delivery_counts(stream, group, consumer, ids)
-        return [
-            Entry(id=i, fields=_fields(f), deliveries=counts.get(i, 1))
-            for i, (_, f) in zip(ids, raw_entries, strict=True)
-        ]
+    async def claim(self, stream: str, group: str, consumer: str, entry_id: str) -> Entry | None:
+        reply: Any = await self._claim_mine(keys=[stream], args=[group, consumer, entry_id])
+        if int(reply[0]) == 0:
+            return None
+        if int(reply[0]) == 1:
+            return Entry(id=entry_id, fields={}, deliveries=int(reply[1]))
+        flat = reply[2]
+        fields = {_id(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+        return Entry(id=entry_id, fields=fields, deliveries=int(reply[1]))
 
     @transient_on_outage
     async def read_new(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
-        try:
-            reply: Any = await self._blocking.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            # The stream or group was deleted under us (FLUSHALL, DEL): join again.
-            await self.ensure_group(stream, group)
-            return []
+        reply: Any = await self._blocking.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
         if not reply:
             return []
         return [Entry(id=_id(i), fields=_fields(f), deliveries=1) for i, f in reply[0][1]]
@@ -129,17 +173,17 @@ class RedisStreams:
     async def autoclaim(
         self, stream: str, group: str, consumer: str, min_idle_ms: int, cursor: str, count: int
     ) -> ClaimResult:
-        reply: list[Any] = await self._r.xautoclaim(stream, group, consumer, min_idle_ms, cursor, count=count)
-        next_cursor = _id(reply[0])
-        raw_entries = [(i, f) for i, f in reply[1] if i is not None]
+        # As a script: redis-py's reply parser keeps only the ids of XAUTOCLAIM … JUSTID, and the
+        # cursor and the deleted ids are what the loop needs.
+        reply: Any = await self._claim_ids(keys=[stream], args=[group, consumer, min_idle_ms, cursor, count])
         deleted = [_id(i) for i in reply[2]] if len(reply) > 2 else []
-        ids = [_id(i) for i, _ in raw_entries]
-        counts = await self._delivery_counts(stream, group, consumer, ids)
-        entries = [
-            Entry(id=i, fields=_fields(f), deliveries=counts.get(i, 1))
-            for i, (_, f) in zip(ids, raw_entries, strict=True)
-        ]
-        return ClaimResult(next_cursor=next_cursor, entries=entries, deleted_ids=deleted)
+        counts = [int(n) for n in reply[3]] if len(reply) > 3 else [0] * len(deleted)
+        return ClaimResult(
+            next_cursor=_id(reply[0]),
+            ids=[_id(i) for i in reply[1]],
+            deleted_ids=deleted,
+            deleted_deliveries=dict(zip(deleted, counts, strict=True)),
+        )
 
     @transient_on_outage
     async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
@@ -164,14 +208,18 @@ class RedisStreams:
     @transient_on_outage
     async def dead_letter(
         self, stream: str, group: str, dlq_stream: str, letters: Sequence[DeadLetter], maxlen: int
-    ) -> None:
+    ) -> int:
         if not letters:
-            return
+            return 0
         async with self._r.pipeline(transaction=True) as pipe:
+            pipe.xlen(dlq_stream)
             for letter in letters:
                 pipe.xadd(dlq_stream, entry_fields(letter.to_fields(stream, group)), maxlen=maxlen, approximate=True)
+            pipe.xlen(dlq_stream)
             pipe.xack(stream, group, *[letter.entry.id for letter in letters])
-            await pipe.execute()
+            replies: Any = await pipe.execute()
+        before, after = int(replies[0]), int(replies[-2])
+        return max(0, before + len(letters) - after)
 
     @transient_on_outage
     async def touch(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> None:
@@ -181,6 +229,24 @@ class RedisStreams:
     @transient_on_outage
     async def count_trimmed(self, stream: str, counter_key: str, n: int) -> None:
         await self._r.incrby(counter_key, n)
+
+    @transient_on_outage
+    async def remove_idle_consumers(self, stream: str, group: str, keep: str, idle_ms: int) -> list[str]:
+        removed: Any = await self._remove_idle(keys=[stream], args=[group, keep, idle_ms])
+        return [_id(name) for name in removed]
+
+    @transient_on_outage
+    async def keep_max(self, key: str, value: int) -> int:
+        return int(await self._keep_max(keys=[key], args=[value]))
+
+    @transient_on_outage
+    async def breaker_reason(self, key: str) -> str | None:
+        value: Any = await self._r.get(key)
+        return _id(value) if value is not None else None
+
+    @transient_on_outage
+    async def open_breaker(self, key: str, reason: str, cooldown_s: float) -> None:
+        await self._r.set(key, reason, px=max(1, int(cooldown_s * 1000)), nx=True)
 
     @transient_on_outage
     async def stats(self, stream: str, group: str, dlq_stream: str, trimmed_key: str) -> StreamStats:
@@ -203,7 +269,31 @@ class RedisStreams:
             dlq_length=int(dlq_length),
             trimmed=int(trimmed or 0),
             length=int(length),
+            trimmed_unread=await self._trimmed_unread(stream, group) if mine else None,
         )
+
+    async def _trimmed_unread(self, stream: str, group: str) -> int | None:
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.xinfo_stream(stream)
+            pipe.xinfo_groups(stream)
+            info, groups = await pipe.execute()
+        mine = next((g for g in groups if _id(g["name"]) == group), None)
+        if mine is None:
+            return None
+        added, read = info.get("entries-added"), mine.get("entries-read")
+        last_read, length = _key(_id(mine["last-delivered-id"])), int(info["length"])
+        if read is None and last_read == (0, 0):
+            read = 0  # Redis reports nil until the group's first read
+        if added is None or read is None:
+            return None
+        first = info.get("first-entry")
+        if not first or last_read >= _key(_id(info["last-generated-id"])):
+            unread = 0
+        elif last_read < _key(_id(first[0])):
+            unread = length  # the whole stream lies past the group's last read
+        else:
+            return None
+        return max(0, int(added) - int(read) - unread)
 
     @transient_on_outage
     async def backlog(self, stream: str) -> list[GroupBacklog]:
@@ -213,7 +303,7 @@ class RedisStreams:
                 pipe.xlen(stream)
                 groups, length = await pipe.execute()
         except ResponseError as exc:
-            if "no such key" in str(exc).lower():
+            if is_missing_key(exc):
                 return []
             raise
         result = []

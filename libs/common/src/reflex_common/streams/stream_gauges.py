@@ -49,6 +49,14 @@ class StreamGauges:
             registry=registry,
         )
 
+        self.trimmed_unread = Gauge(
+            "reflex_stream_trimmed_unread_entries",
+            "Entries trimmed from the stream before the group read them (lost unseen); should stay 0.",
+            _LABELS,
+            registry=registry,
+        )
+        self._trimmed_unread_seen = -1  # unknown until the first refresh
+
     async def refresh(self) -> None:
         stats = await self._port.stats(
             self._cfg.stream, self._cfg.group, self._cfg.dlq_stream, self._cfg.trimmed_counter_key
@@ -60,6 +68,19 @@ class StreamGauges:
         self.dlq.labels(*self._labels).set(stats.dlq_length)
         self.trimmed.labels(*self._labels).set(stats.trimmed)
         self.length.labels(*self._labels).set(stats.length)
+        if stats.trimmed_unread is not None and stats.trimmed_unread > self._trimmed_unread_seen:
+            # Kept as a high-water mark in the store: once the group reads past the gap, Redis may
+            # adjust its read counter and the figure computed now would fall back to 0.
+            total = stats.trimmed_unread
+            if self._cfg.trimmed_unread_key:
+                total = await self._port.keep_max(self._cfg.trimmed_unread_key, stats.trimmed_unread)
+            if total > max(0, self._trimmed_unread_seen):
+                structlog.get_logger("stream_gauges").error(
+                    "unread_entries_trimmed", stream=self._cfg.stream, group=self._cfg.group, total=total
+                )
+            self._trimmed_unread_seen = total
+        if self._trimmed_unread_seen >= 0:
+            self.trimmed_unread.labels(*self._labels).set(self._trimmed_unread_seen)
 
     async def run(self, interval_s: float) -> None:
         log = structlog.get_logger("stream_gauges")
