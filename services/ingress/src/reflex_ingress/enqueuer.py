@@ -18,6 +18,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
+from reflex_common.errors import TransientError
 from reflex_common.streams.redis_stream import entry_fields
 
 # Dedup and enqueue in one step: the delivery key is claimed (SET NX EX) only together with the
@@ -53,7 +54,7 @@ class Enqueued:
     duplicate_of: str | None = None
 
 
-class EnqueueFailed(Exception):
+class EnqueueFailed(TransientError):
     """Redis did not take the entry: answer 503 with Retry-After; the event is not stored."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
@@ -21,3 +23,7 @@ INGRESS_METRICS = web.AppKey("ingress_metrics", IngressMetrics)
 REDIS = web.AppKey("redis", Redis)
 ENQUEUER = web.AppKey("enqueuer", Enqueuer)
 BACKLOG = web.AppKey("backlog", BacklogMonitor)
+# verify() calls that may block, in worker threads: a few at a time per source.
+OFFLOAD = web.AppKey("offload", dict[str, asyncio.Semaphore])
+# Per request: the traceparent to put on the raw entry when no spans are made; "": make them.
+TRACEPARENT = web.RequestKey("traceparent", str)  # "" when spans are made

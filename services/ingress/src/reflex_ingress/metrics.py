@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class IngressMetrics:
@@ -11,6 +11,13 @@ class IngressMetrics:
             "reflex_ingress_requests_total",
             "Webhook requests by source and HTTP status.",
             ["source", "status"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "reflex_ingress_request_duration_seconds",
+            "Webhook requests by source and HTTP status: time from the handler's start to its answer.",
+            ["source", "status"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=registry,
         )
         self.secret_matches = Counter(

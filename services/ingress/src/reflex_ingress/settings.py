@@ -23,6 +23,9 @@ class IngressSettings(CommonSettings):
     max_pending_writes: int = Field(default=10_000, ge=1)
     # Writes of concurrent requests share one pipeline of at most this many XADDs.
     write_batch_max: int = Field(default=512, ge=1)
+    # verify() calls that may block (an SNS certificate fetch, a large form) run in worker threads,
+    # at most this many at once per source; more wait for a slot.
+    offload_per_source: int = Field(default=4, ge=1)
     redis_timeout_s: float = Field(default=2.0, gt=0)
     # Twilio-style schemes sign the public URL: set it when a proxy rewrites scheme or host...
     public_base_url: str | None = None

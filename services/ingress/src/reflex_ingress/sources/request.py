@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from reflex_common.errors import ReflexError
 
@@ -50,9 +51,23 @@ class Verified:
 
 
 class Rejected(ReflexError):
-    """The request fails verification: answer `status` with `reason` and store nothing."""
+    """The one refusal of the ingress: answer `status` with `reason` (our words, never request bytes
+    or parser internals) and store nothing. Raised by verifiers and by every step of the request
+    path; one error middleware renders it as `{"error": reason, **extra}`, with `Retry-After` when
+    `retry_after_s` is set, and closes the connection when `close` is set (a body left unread)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        *,
+        retry_after_s: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+        close: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.retry_after_s = retry_after_s
+        self.extra = dict(extra or {})
+        self.close = close

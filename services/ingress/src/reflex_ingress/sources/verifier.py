@@ -37,9 +37,22 @@ class Verifier(Protocol):
         """How long a delivery key is remembered to drop the sender's retries (seconds)."""
         ...
 
+    def may_block(self, request: WebhookRequest) -> bool:
+        """Whether verifying this request may block for long (a certificate fetch over the network,
+        a large form to parse): the ingress then runs verify() in a worker thread, a few at a time
+        per source, instead of on the event loop."""
+        ...
+
     def verify(self, request: WebhookRequest, now: datetime) -> Verified:
         """Verify the raw request; raise Rejected (401 / 400 / 405) when it fails. Must fail closed."""
         ...
+
+
+class OnLoop:
+    """For verifiers that only compute over a bounded body: verify() never blocks the event loop."""
+
+    def may_block(self, request: WebhookRequest) -> bool:
+        return False
 
 
 def hmac_digest(algorithm: str, key: bytes, message: bytes) -> bytes:

@@ -15,6 +15,7 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     bad_signature,
     body_bound_key,
     first_match,
@@ -29,7 +30,7 @@ DEDUP_HORIZON_S = 24 * 3600
 
 
 @dataclass(frozen=True)
-class GitHubVerifier:
+class GitHubVerifier(OnLoop):
     ring: SecretRing
     header: str = "x-hub-signature-256"
     sends_json: bool = True

@@ -12,6 +12,7 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_wind
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     bad_signature,
     body_bound_key,
     check_age,
@@ -29,7 +30,7 @@ DEDUP_HORIZON_S = 24 * 3600
 
 
 @dataclass(frozen=True)
-class LinearVerifier:
+class LinearVerifier(OnLoop):
     ring: SecretRing
     replay_window_s: int = REPLAY_WINDOW_S
     sends_json: bool = True

@@ -17,14 +17,14 @@ from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.options import Options, dedup_horizon_s
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
-from reflex_ingress.sources.verifier import json_object, require_method, token_match
+from reflex_ingress.sources.verifier import OnLoop, json_object, require_method, token_match
 
 # Graph retries a failed notification for up to four hours (kept for a manual dedup key).
 DEDUP_HORIZON_S = 4 * 3600
 
 
 @dataclass(frozen=True)
-class GraphVerifier:
+class GraphVerifier(OnLoop):
     ring: SecretRing
     sends_json: bool = True
     dedup_horizon_s: int = DEDUP_HORIZON_S

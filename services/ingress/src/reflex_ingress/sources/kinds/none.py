@@ -8,11 +8,11 @@ from datetime import datetime
 from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.request import Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
-from reflex_ingress.sources.verifier import body_bound_key
+from reflex_ingress.sources.verifier import OnLoop, body_bound_key
 
 
 @dataclass(frozen=True)
-class NoVerification:
+class NoVerification(OnLoop):
     delivery_key_header: str | None = None
     sends_json: bool = True
     dedup_horizon_s: int = 0

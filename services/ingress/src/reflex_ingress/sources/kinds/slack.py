@@ -17,6 +17,7 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_wind
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     json_object,
     require_method,
     text_field,
@@ -29,7 +30,7 @@ DEDUP_HORIZON_S = 3600
 
 
 @dataclass(frozen=True)
-class SlackVerifier:
+class SlackVerifier(OnLoop):
     ring: SecretRing
     replay_window_s: int = REPLAY_WINDOW_S
     sends_json: bool = True

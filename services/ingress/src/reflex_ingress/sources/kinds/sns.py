@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from reflex_common.errors import ConfigError
+from reflex_common.errors import ConfigError, TransientError
 from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_window_s
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
@@ -70,8 +70,9 @@ CertificateFetcher = Callable[[str], bytes]
 Confirmer = Callable[[str], None]
 
 
-class CertificateUnavailable(Exception):
-    """The signing certificate could not be fetched now: answer 503 so that SNS retries."""
+class CertificateUnavailable(TransientError):
+    """The signing certificate could not be fetched now: the ingress answers 503 + Retry-After, so
+    that SNS retries."""
 
 
 def is_sns_url(url: str) -> bool:
@@ -177,10 +178,14 @@ class SnsVerifier:
     replay_window_s: int = REPLAY_WINDOW_S
     sends_json: bool = True
     dedup_horizon_s: int = DEDUP_HORIZON_S
-    # True when verifying may fetch a certificate over the network: the ingress then runs verify()
-    # in a worker thread instead of on the event loop.
-    may_block: bool = False
+    # True when verifying may fetch a certificate over the network (see may_block).
+    fetches: bool = False
     _keys: dict[str, tuple[RSAPublicKey, x509.Certificate]] = field(default_factory=dict, compare=False, repr=False)
+
+    def may_block(self, request: WebhookRequest) -> bool:
+        """Only a request naming a certificate not yet cached may fetch one (a cached URL appears in
+        the body as it is; a miss here only costs a worker thread)."""
+        return self.fetches and not any(url.encode() in request.body for url in list(self._keys))
 
     def verify(self, request: WebhookRequest, now: datetime) -> Verified:
         require_method(request, "POST")
@@ -230,9 +235,7 @@ class SnsVerifier:
         cached = self._keys.get(url)
         if cached is None:
             try:
-                pem = self.fetch_certificate(url)
-            except CertificateUnavailable as exc:
-                raise Rejected(503, "signing certificate unavailable; retry later") from exc
+                pem = self.fetch_certificate(url)  # CertificateUnavailable: 503, SNS retries
             except LookupError as exc:
                 raise Rejected(401, "unknown signing certificate") from exc
             try:
@@ -289,5 +292,5 @@ def build(
         confirm=(confirm or ThreadedConfirmer()) if auto_confirm else None,
         replay_window_s=replay_window_s(config, REPLAY_WINDOW_S),
         dedup_horizon_s=dedup_horizon_s(config, DEDUP_HORIZON_S),
-        may_block=isinstance(fetch_certificate, HttpsCertificateFetcher),
+        fetches=isinstance(fetch_certificate, HttpsCertificateFetcher),
     )

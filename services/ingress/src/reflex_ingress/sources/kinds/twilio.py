@@ -36,6 +36,8 @@ from reflex_ingress.sources.verifier import (
 DEDUP_HORIZON_S = 24 * 3600
 _ALGORITHMS = {"HMAC_SHA1": "sha1", "HMAC_SHA256": "sha256"}
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+# Forms larger than this are parsed and signed in a worker thread, off the event loop.
+OFFLOAD_FORM_BYTES = 16 * 1024
 
 
 def url_variants(url: str) -> list[str]:
@@ -80,6 +82,9 @@ class TwilioVerifier:
     ring: SecretRing
     sends_json: bool = False
     dedup_horizon_s: int = DEDUP_HORIZON_S
+
+    def may_block(self, request: WebhookRequest) -> bool:
+        return len(request.body) > OFFLOAD_FORM_BYTES
 
     def verify(self, request: WebhookRequest, now: datetime) -> Verified:
         require_method(request, "POST", "GET")
