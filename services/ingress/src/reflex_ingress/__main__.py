@@ -17,6 +17,7 @@ from reflex_common.logs import configure_logging
 from reflex_common.settings import load_settings
 from reflex_common.telemetry import create_tracer_provider
 from reflex_ingress.app import create_app
+from reflex_ingress.connections import IngressRunner, listening_socket
 from reflex_ingress.settings import IngressSettings
 from reflex_ingress.sources.config import load_sources
 from reflex_ingress.sources.registry import build_sources
@@ -30,9 +31,9 @@ async def _serve(settings: IngressSettings) -> None:
     log = structlog.get_logger("ingress")
     ops = health_app(registry, {}, lambda: True)
     async with serve(ops, settings.health_port):
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10.0)
+        runner = IngressRunner(app, settings)
         await runner.setup()
-        await web.TCPSite(runner, settings.http_host, settings.http_port, backlog=1024).start()
+        await web.SockSite(runner, listening_socket(settings)).start()
         log.info("ingress_started", port=settings.http_port, sources=sorted(sources))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

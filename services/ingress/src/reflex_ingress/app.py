@@ -15,9 +15,11 @@ from reflex_common.redis_client import redis_from_url
 from reflex_common.streams.backlog import BacklogMonitor
 from reflex_common.streams.redis_stream import RedisStreams
 from reflex_ingress import handlers
+from reflex_ingress.budget import BodyBudget
 from reflex_ingress.enqueuer import Enqueuer
 from reflex_ingress.keys import (
     BACKLOG,
+    BUDGET,
     ENQUEUER,
     INGRESS_METRICS,
     OFFLOAD,
@@ -36,13 +38,14 @@ from reflex_ingress.sources.registry import Source
 def create_app(
     settings: IngressSettings, sources: dict[str, Source], tracer: Tracer, registry: CollectorRegistry
 ) -> web.Application:
-    largest = max((s.config.max_body_bytes for s in sources.values()), default=1024 * 1024)
+    largest = max((s.max_body_bytes for s in sources.values()), default=1024 * 1024)
     app = web.Application(client_max_size=largest + 1, middlewares=[observe, refusals])
     app[SETTINGS] = settings
     app[SOURCES] = sources
     app[TRACER] = tracer
     app[REGISTRY] = registry
     app[INGRESS_METRICS] = IngressMetrics(registry)
+    app[BUDGET] = BodyBudget(settings.max_buffered_bytes)
     app[OFFLOAD] = {name: asyncio.Semaphore(settings.offload_per_source) for name in sources}
     # One cleanup context per resource; teardown runs in reverse: the enqueuer writes what is
     # queued, then the backlog monitor stops, then the Redis client closes.

@@ -1,9 +1,14 @@
-"""Reading a webhook body: never more than the source's max_body_bytes, never a truncated body."""
+"""Reading a webhook body under budgets: never more than the source's max_body_bytes (413), never past
+the body deadline (408), never past the bytes all in-flight requests may hold at once (503)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
+from reflex_ingress.budget import Hold
+from reflex_ingress.keys import BUDGET, SETTINGS
 from reflex_ingress.sources.registry import Source
 from reflex_ingress.sources.request import Rejected
 
@@ -11,19 +16,33 @@ CHUNK_BYTES = 64 * 1024
 
 
 def too_large(limit: int) -> Rejected:
-    return Rejected(413, f"body larger than {limit} bytes", extra={"max_body_bytes": limit}, close=True)
+    return Rejected(413, f"body larger than {limit} bytes", extra={"max_body_bytes": limit})
 
 
-async def read_body(request: web.Request, source: Source) -> bytes:
-    """The whole body; Rejected(413) when it exceeds the source's limit."""
-    limit = source.config.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
+async def read_body(request: web.Request, source: Source, hold: Hold) -> bytes:
+    """The whole body, its bytes taken from the budget as they come (all at once when the length is
+    declared). Raises Rejected 413 (over the source's limit), 503 (over the budget: nothing more is
+    read), or 408 (not received within the body deadline: the connection is closed)."""
+    app = request.app
+    settings, budget = app[SETTINGS], app[BUDGET]
+    limit = source.max_body_bytes
+    busy = Rejected(503, "too many bodies in flight; retry later", retry_after_s=settings.retry_after_s, close=True)
+    declared = request.content_length
+    if declared is not None and declared > limit:
         raise too_large(limit)
+    if declared is not None and not budget.grow(hold, declared):
+        raise busy
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(CHUNK_BYTES):
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(settings.body_timeout_s):
+            async for chunk in request.content.iter_chunked(CHUNK_BYTES):
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(limit)
+                if not budget.grow(hold, size):
+                    raise busy
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Rejected(408, f"body not received within {settings.body_timeout_s:g} s", close=True) from None
     return b"".join(chunks)

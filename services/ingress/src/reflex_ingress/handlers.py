@@ -21,6 +21,7 @@ from reflex_ingress.body import read_body
 from reflex_ingress.enqueuer import Dedup, Enqueued, EnqueueFailed, Overloaded
 from reflex_ingress.keys import (
     BACKLOG,
+    BUDGET,
     ENQUEUER,
     INGRESS_METRICS,
     OFFLOAD,
@@ -199,14 +200,15 @@ def answer(request: web.Request, source: Source, verified: Verified, event_id: s
 async def receive_webhook(request: web.Request) -> web.Response:
     received_ms = int(time.time() * 1000)
     source = find_source(request)
-    body = await read_body(request, source)
-    wreq = webhook_request(request, body)
-    verified = await verify(request, source, wreq, datetime.fromtimestamp(received_ms / 1000, tz=UTC))
-    if verified.reply is not None:
-        return challenge_reply(verified.reply)
-    check_body(source, wreq)
-    event_id, enqueued = await enqueue(request, source, wreq, verified, received_ms)
-    return answer(request, source, verified, event_id, enqueued)
+    with request.app[BUDGET].hold() as hold:  # the body's bytes count until the answer
+        body = await read_body(request, source, hold)
+        wreq = webhook_request(request, body)
+        verified = await verify(request, source, wreq, datetime.fromtimestamp(received_ms / 1000, tz=UTC))
+        if verified.reply is not None:
+            return challenge_reply(verified.reply)
+        check_body(source, wreq)
+        event_id, enqueued = await enqueue(request, source, wreq, verified, received_ms)
+        return answer(request, source, verified, event_id, enqueued)
 
 
 async def livez(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from reflex_common.streams.backlog import BacklogMonitor
+from reflex_ingress.budget import BodyBudget
 from reflex_ingress.enqueuer import Enqueuer
 from reflex_ingress.metrics import IngressMetrics
 from reflex_ingress.settings import IngressSettings
@@ -23,6 +24,8 @@ INGRESS_METRICS = web.AppKey("ingress_metrics", IngressMetrics)
 REDIS = web.AppKey("redis", Redis)
 ENQUEUER = web.AppKey("enqueuer", Enqueuer)
 BACKLOG = web.AppKey("backlog", BacklogMonitor)
+# Bytes of bodies held across all in-flight requests.
+BUDGET = web.AppKey("budget", BodyBudget)
 # verify() calls that may block, in worker threads: a few at a time per source.
 OFFLOAD = web.AppKey("offload", dict[str, asyncio.Semaphore])
 # Per request: the traceparent to put on the raw entry when no spans are made; "": make them.

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from reflex_common.errors import ConfigError
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES_LIMIT = 64 * 1024 * 1024
 
 
 class SecretSpec(BaseModel):
@@ -27,7 +27,8 @@ class SourceConfig(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     kind: str
     secrets: list[str | SecretSpec] = Field(default_factory=list)
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1, le=64 * 1024 * 1024)
+    # 413 above this; None = the kind's default (sized to what the provider sends, see registry.py).
+    max_body_bytes: int | None = Field(default=None, ge=1, le=MAX_BODY_BYTES_LIMIT)
     # Replay window for schemes that sign a timestamp; None = the kind's default.
     replay_window_s: int | None = Field(default=None, ge=1)
     # How long the ingress remembers a delivery key to drop the sender's retries; None = kind default.

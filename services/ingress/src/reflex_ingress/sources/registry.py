@@ -54,6 +54,23 @@ KINDS: dict[str, Builder] = {
     "twitch": twitch.build,
     "zoom": zoom.build,
 }
+_KIB, _MIB = 1024, 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 1 * _MIB
+# Default max_body_bytes per kind, sized to what the provider sends (docs/sources.md says why).
+MAX_BODY_BYTES: dict[str, int] = {
+    "github": 25 * _MIB,  # GitHub caps payloads at 25 MB
+    "gitlab": 25 * _MIB,  # GitLab's default webhook payload limit is 25 MB
+    "sns": 768 * _KIB,  # a 256 KiB message, JSON-escaped, plus its envelope
+    "twilio": 64 * _KIB,  # a few dozen short form parameters
+    "slack": 256 * _KIB,  # events and interactivity payloads
+    "discord": 256 * _KIB,
+    "twitch": 64 * _KIB,
+    "zoom": 256 * _KIB,
+    "linear": 256 * _KIB,
+    "pagerduty": 256 * _KIB,
+    "msgraph": 1 * _MIB,
+}
+
 # Kinds that need no secret: `none` verifies nothing, `sns` checks AWS's certificate signature
 # (and requires its own `topic_arns` option instead).
 SECRETLESS_KINDS = frozenset({"none", "sns"})
@@ -71,6 +88,13 @@ class Source:
     @property
     def kind(self) -> str:
         return self.config.kind
+
+    @property
+    def max_body_bytes(self) -> int:
+        """413 above this: the source's own limit, else its kind's default."""
+        if self.config.max_body_bytes is not None:
+            return self.config.max_body_bytes
+        return MAX_BODY_BYTES.get(self.kind, DEFAULT_MAX_BODY_BYTES)
 
 
 def build_source(config: SourceConfig) -> Source:
