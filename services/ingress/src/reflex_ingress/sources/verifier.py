@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -131,6 +132,21 @@ def parse_base64(value: str, what: str) -> bytes:
         return base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise Rejected(401, f"{what} is not base64") from exc
+
+
+def parse_form(body: bytes, max_params: int) -> list[tuple[str, str]]:
+    """A form body's parameters, refused (400) before any parsing when it has more than max_params
+    (counted in C, so a body of 100,000 empty parameters costs microseconds) or is not UTF-8."""
+    if not body:
+        return []
+    if body.count(b"&") >= max_params:
+        raise Rejected(400, f"form body has more than {max_params} parameters")
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except UnicodeDecodeError as exc:
+        raise Rejected(400, "form body is not UTF-8") from exc
+    except ValueError as exc:
+        raise Rejected(400, "form body is malformed") from exc
 
 
 def is_form(request: WebhookRequest) -> bool:

@@ -20,6 +20,7 @@ is therefore rejected.
 from __future__ import annotations
 
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -127,18 +128,47 @@ class StaticCertificates:
         return secret.value
 
 
-@dataclass(frozen=True)
+@dataclass
 class HttpsCertificateFetcher:
-    """Fetches a certificate over https. Blocking: runs once per new certificate URL (SNS rotates
-    its certificate rarely, and verified keys are cached), bounded by `timeout_s`."""
+    """Fetches a certificate over https. Blocking (the ingress calls it in a worker thread): runs once
+    per new certificate URL (SNS rotates its certificate rarely, and verified keys are cached),
+    bounded by `timeout_s`. Unauthenticated requests choose the URL, so at most `max_fetches` run at
+    once (others are answered 503 at once), and a URL whose fetch failed is not fetched again for
+    `failure_ttl_s` (answered 503 at once)."""
 
     timeout_s: float = 3.0
+    max_fetches: int = 2
+    failure_ttl_s: float = 30.0
+    _failed_at: dict[str, float] = field(default_factory=dict, repr=False)
+    _running: int = 0
+    _lock: Lock = field(default_factory=Lock, repr=False)
 
     def __call__(self, url: str) -> bytes:
+        with self._lock:
+            now = time.monotonic()
+            failed_at = self._failed_at.get(url)
+            if failed_at is not None and now - failed_at < self.failure_ttl_s:
+                raise CertificateUnavailable("the signing certificate failed to fetch moments ago")
+            if self._running >= self.max_fetches:
+                raise CertificateUnavailable("too many certificate fetches at once")
+            self._running += 1
+        try:
+            return self._fetch(url)
+        except CertificateUnavailable:
+            with self._lock:
+                if len(self._failed_at) >= MAX_CACHED_CERTIFICATES:
+                    self._failed_at.clear()
+                self._failed_at[url] = time.monotonic()
+            raise
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def _fetch(self, url: str) -> bytes:
         try:
             with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
                 return bytes(response.read(MAX_CERTIFICATE_BYTES))
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, ValueError) as exc:
             raise CertificateUnavailable(f"cannot fetch the signing certificate: {exc}") from exc
 
 
