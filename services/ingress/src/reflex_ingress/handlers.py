@@ -33,6 +33,7 @@ from reflex_ingress.keys import (
 )
 from reflex_ingress.sources.registry import Source
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
+from reflex_ingress.sources.verifier import FORM_CONTENT_TYPE, check_form, check_json
 
 log = structlog.get_logger("ingress")
 
@@ -124,12 +125,12 @@ def challenge_reply(reply: Reply) -> web.Response:
 
 
 def check_body(source: Source, wreq: WebhookRequest) -> None:
-    """What the processor will need of an authenticated body: JSON for kinds that send JSON."""
-    if source.verifier.sends_json and wreq.content_type != "application/x-www-form-urlencoded":
-        try:
-            orjson.loads(wreq.body)
-        except orjson.JSONDecodeError as exc:
-            raise Rejected(400, "body is not valid JSON") from exc
+    """Only what the processor can store (400 otherwise): a form body that is UTF-8, within the kind's
+    parameter count and free of NULs; for kinds that send JSON, JSON no deeper than the store takes."""
+    if wreq.content_type == FORM_CONTENT_TYPE:
+        check_form(wreq.body, source.max_form_params)
+    elif source.verifier.sends_json:
+        check_json(wreq.body)
 
 
 async def enqueue(

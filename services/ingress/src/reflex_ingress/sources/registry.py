@@ -71,6 +71,14 @@ MAX_BODY_BYTES: dict[str, int] = {
     "msgraph": 1 * _MIB,
 }
 
+DEFAULT_MAX_FORM_PARAMS = 1000
+# Parameters a form body of the kind may have (400 above, before parsing).
+MAX_FORM_PARAMS: dict[str, int] = {
+    "twilio": twilio.MAX_FORM_PARAMS,
+    "github": github.MAX_FORM_PARAMS,
+    "slack": 64,  # slash commands: ~15; interactivity: one `payload`
+}
+
 # Kinds that need no secret: `none` verifies nothing, `sns` checks AWS's certificate signature
 # (and requires its own `topic_arns` option instead).
 SECRETLESS_KINDS = frozenset({"none", "sns"})
@@ -95,6 +103,10 @@ class Source:
         if self.config.max_body_bytes is not None:
             return self.config.max_body_bytes
         return MAX_BODY_BYTES.get(self.kind, DEFAULT_MAX_BODY_BYTES)
+
+    @property
+    def max_form_params(self) -> int:
+        return MAX_FORM_PARAMS.get(self.kind, DEFAULT_MAX_FORM_PARAMS)
 
 
 def build_source(config: SourceConfig) -> Source:

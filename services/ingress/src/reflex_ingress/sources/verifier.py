@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from reflex_common.schemas.json_body import MAX_JSON_DEPTH, nested_too_deep
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 
@@ -142,15 +143,32 @@ def parse_form(body: bytes, max_params: int) -> list[tuple[str, str]]:
     if body.count(b"&") >= max_params:
         raise Rejected(400, f"form body has more than {max_params} parameters")
     try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Rejected(400, "form body is not UTF-8") from exc
-    except ValueError as exc:
-        raise Rejected(400, "form body is malformed") from exc
+    # As the processor reads it: a part without "=" is a name with an empty value.
+    return parse_qsl(text, keep_blank_values=True)
 
 
 def is_form(request: WebhookRequest) -> bool:
     return request.content_type.split(";")[0].strip().lower() == FORM_CONTENT_TYPE
+
+
+def check_json(body: bytes) -> Any:
+    """The body parsed, if it is JSON the store takes (docs/sources.md); else Rejected(400)."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(400, "body is not valid JSON") from exc
+    if nested_too_deep(body, value):
+        raise Rejected(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def check_form(body: bytes, max_params: int) -> None:
+    """A form body the store takes: UTF-8, at most max_params parameters, no NUL character."""
+    if any("\x00" in name or "\x00" in value for name, value in parse_form(body, max_params)):
+        raise Rejected(400, "form body contains a NUL character")
 
 
 def json_object(request: WebhookRequest) -> dict[str, Any]:
