@@ -4,14 +4,20 @@ say what was wrong in our words."""
 
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
 
 from pipeline import SECRET, github_headers, ingress_app
+from reflex_common.keys import Keys
 from test_bad_input import raw_len
 
 SOURCES = f"""
@@ -36,7 +42,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 @pytest.fixture
 async def client(redis_url: str, key_prefix: str, tmp_path: Path) -> AsyncIterator[TestClient]:
-    app = ingress_app(redis_url, key_prefix, tmp_path, sources_yaml=SOURCES)
+    app = ingress_app(redis_url, key_prefix, tmp_path, sources_yaml=SOURCES, trust_forwarded_headers=True)
     async with TestClient(TestServer(app)) as client:
         yield client
 
@@ -77,3 +83,49 @@ async def test_a_github_form_with_its_payload_is_accepted(client: TestClient) ->
     body = b"payload=" + orjson.dumps({"zen": "ok"}).replace(b'"', b"%22")
     r = await client.post("/api/v1/events/demo", data=body, headers=signed(body, **FORM))
     assert r.status == 202
+
+
+async def raw_bodies(redis_url: str, prefix: str) -> list[bytes]:
+    async with Redis.from_url(redis_url) as r:
+        return [fields[b"body"] for _, fields in await r.xrange(Keys(prefix).raw_stream)]
+
+
+async def test_a_bad_gzip_body_is_400_and_a_good_one_is_verified_over_the_bytes_sent(
+    client: TestClient, redis_url: str, key_prefix: str
+) -> None:
+    garbage = b"\x1f\x8b\x08\x00not gzip at all"
+    r = await client.post("/api/v1/events/demo", data=garbage, headers=signed(garbage, **{"Content-Encoding": "gzip"}))
+    assert r.status == 400 and "gzip" in (await r.json())["error"]  # before: 500 and a traceback
+    packed = gzip.compress(b'{"packed": true}')
+    r = await client.post("/api/v1/events/demo", data=packed, headers=signed(packed, **{"Content-Encoding": "gzip"}))
+    assert r.status == 202  # signed over the compressed bytes, as sent
+    assert await raw_bodies(redis_url, key_prefix) == [b'{"packed": true}']
+    bomb = gzip.compress(b"[" + b"0," * 20_000_000 + b"0]")  # ~40 MB inflated, over the 25 MiB limit
+    r = await client.post("/api/v1/events/demo", data=bomb, headers=signed(bomb, **{"Content-Encoding": "gzip"}))
+    assert r.status == 413
+    r = await client.post("/api/v1/events/demo", data=packed, headers=signed(packed, **{"Content-Encoding": "br"}))
+    assert r.status == 415
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:99999", "[::1", "h\u00e9st:80", ""])
+async def test_a_twilio_request_with_a_bad_forwarded_host_is_4xx(client: TestClient, host: str) -> None:
+    body = b"From=%2B15550001111&Body=hi"
+    digest = base64.b64encode(hmac.new(b"twilio-token", b"x", hashlib.sha1).digest()).decode()
+    headers = {**FORM, "X-Twilio-Signature": digest, "X-Forwarded-Host": host}
+    r = await client.post("/api/v1/events/sms", data=body, headers=headers)
+    assert r.status in (400, 401)  # before: 500 and a traceback
+
+
+async def test_an_sns_certificate_url_with_a_tab_is_refused_before_any_fetch(client: TestClient) -> None:
+    message = {
+        "Type": "Notification",
+        "MessageId": "m-1",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+        "Message": "hi",
+        "Timestamp": "2026-01-01T00:00:00.000Z",
+        "SignatureVersion": "1",
+        "Signature": "AAAA",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotification\tService-0123.pem",
+    }
+    r = await client.post("/api/v1/events/aws", data=orjson.dumps(message), headers={"Content-Type": "text/plain"})
+    assert r.status == 401  # before: 500 (urlopen's InvalidURL)

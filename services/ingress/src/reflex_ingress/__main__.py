@@ -18,6 +18,8 @@ from reflex_common.settings import load_settings
 from reflex_common.telemetry import create_tracer_provider
 from reflex_ingress.app import create_app
 from reflex_ingress.connections import IngressRunner, listening_socket
+from reflex_ingress.keys import LOG_THROTTLE
+from reflex_ingress.log_throttle import AiohttpLogs
 from reflex_ingress.settings import IngressSettings
 from reflex_ingress.sources.config import load_sources
 from reflex_ingress.sources.registry import build_sources
@@ -28,6 +30,7 @@ async def _serve(settings: IngressSettings) -> None:
     provider = create_tracer_provider("reflex-ingress")
     registry = CollectorRegistry()
     app = create_app(settings, sources, provider.get_tracer("reflex_ingress"), registry)
+    AiohttpLogs.install(app[LOG_THROTTLE])
     log = structlog.get_logger("ingress")
     ops = health_app(registry, {}, lambda: True)
     async with serve(ops, settings.health_port):

@@ -10,18 +10,20 @@ from aiohttp import web
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
-from reflex_common.errors import TransientError
+from reflex_common.errors import ConfigError, TransientError
 from reflex_common.redis_client import redis_from_url
 from reflex_common.streams.backlog import BacklogMonitor
 from reflex_common.streams.redis_stream import RedisStreams
 from reflex_ingress import handlers
 from reflex_ingress.budget import BodyBudget
+from reflex_ingress.connections import SERVER_NAME, handler_options
 from reflex_ingress.enqueuer import Enqueuer
 from reflex_ingress.keys import (
     BACKLOG,
     BUDGET,
     ENQUEUER,
     INGRESS_METRICS,
+    LOG_THROTTLE,
     OFFLOAD,
     REDIS,
     REGISTRY,
@@ -29,23 +31,37 @@ from reflex_ingress.keys import (
     SOURCES,
     TRACER,
 )
+from reflex_ingress.log_throttle import LogThrottle
 from reflex_ingress.metrics import IngressMetrics
 from reflex_ingress.middleware import observe, refusals
 from reflex_ingress.settings import IngressSettings
 from reflex_ingress.sources.registry import Source
 
+# Kinds whose signature covers the public URL the sender used (the request's Host is never trusted).
+URL_SIGNING_KINDS = frozenset({"twilio"})
+
 
 def create_app(
     settings: IngressSettings, sources: dict[str, Source], tracer: Tracer, registry: CollectorRegistry
 ) -> web.Application:
+    signing_url = sorted(name for name, s in sources.items() if s.kind in URL_SIGNING_KINDS)
+    if signing_url and not (settings.public_base_url or settings.trust_forwarded_headers):
+        raise ConfigError(
+            f"sources {', '.join(signing_url)} sign the public URL: set PUBLIC_BASE_URL "
+            "(or TRUST_FORWARDED_HEADERS=true behind a proxy that sets X-Forwarded-Host)"
+        )
     largest = max((s.max_body_bytes for s in sources.values()), default=1024 * 1024)
-    app = web.Application(client_max_size=largest + 1, middlewares=[observe, refusals])
+    app = web.Application(
+        client_max_size=largest + 1, middlewares=[observe, refusals], handler_args=handler_options(settings)
+    )
     app[SETTINGS] = settings
     app[SOURCES] = sources
     app[TRACER] = tracer
     app[REGISTRY] = registry
     app[INGRESS_METRICS] = IngressMetrics(registry)
     app[BUDGET] = BodyBudget(settings.max_buffered_bytes)
+    app[LOG_THROTTLE] = LogThrottle()
+    app.on_response_prepare.append(_server_name)
     app[OFFLOAD] = {name: asyncio.Semaphore(settings.offload_per_source) for name in sources}
     # One cleanup context per resource; teardown runs in reverse: the enqueuer writes what is
     # queued, then the backlog monitor stops, then the Redis client closes.
@@ -56,6 +72,10 @@ def create_app(
     app.router.add_get("/livez", handlers.livez)
     app.router.add_get("/readyz", handlers.readyz)
     return app
+
+
+async def _server_name(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_NAME
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -4,6 +4,7 @@ the body deadline (408), never past the bytes all in-flight requests may hold at
 from __future__ import annotations
 
 import asyncio
+import zlib
 
 from aiohttp import web
 
@@ -46,3 +47,30 @@ async def read_body(request: web.Request, source: Source, hold: Hold) -> bytes:
     except TimeoutError:
         raise Rejected(408, f"body not received within {settings.body_timeout_s:g} s", close=True) from None
     return b"".join(chunks)
+
+
+# Content-Encoding -> zlib's wbits for it.
+_DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def decoded(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body as the sender meant it: a compressed one (gzip, deflate) decompressed after it was
+    verified over the bytes as sent, never past `limit` (413); a bad one is 400, an unknown encoding 415."""
+    name = (encoding or "identity").strip().lower()
+    if name in ("", "identity"):
+        return body
+    wbits = _DECODERS.get(name)
+    if wbits is None:
+        raise Rejected(415, "Content-Encoding not supported (gzip, deflate or none)")
+    decoder = zlib.decompressobj(wbits)
+    try:
+        data = decoder.decompress(body, limit + 1)
+        if len(data) <= limit and not decoder.unconsumed_tail:
+            data += decoder.flush()
+    except zlib.error as exc:
+        raise Rejected(400, f"body is not valid {name}") from exc
+    if len(data) > limit or decoder.unconsumed_tail:
+        raise too_large(limit)
+    if not decoder.eof:
+        raise Rejected(400, f"body is not valid {name} (truncated)")
+    return data

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import orjson
@@ -17,7 +18,7 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 from reflex_common.ids import new_event_id
 from reflex_common.schemas import RawEvent
 from reflex_common.telemetry import traceparent_of
-from reflex_ingress.body import read_body
+from reflex_ingress.body import decoded, read_body
 from reflex_ingress.enqueuer import Dedup, Enqueued, EnqueueFailed, Overloaded
 from reflex_ingress.keys import (
     BACKLOG,
@@ -71,15 +72,18 @@ def _kept_headers(headers: dict[str, str], secret: frozenset[str]) -> dict[str, 
 
 
 def public_url(request: web.Request) -> str:
-    """The URL the sender signed: the configured base URL, or the proxy's forwarded scheme and host."""
+    """The URL the sender signed (Twilio): PUBLIC_BASE_URL + path, or, only when the operator says to
+    trust the proxy, its X-Forwarded-Proto/Host. Never the request's own Host header; without either
+    setting, a URL that no signature can match."""
     settings = request.app[SETTINGS]
+    path = request.rel_url.raw_path_qs
     if settings.public_base_url:
-        return settings.public_base_url.rstrip("/") + request.rel_url.raw_path_qs
-    scheme, host = request.scheme, request.host
+        return settings.public_base_url.rstrip("/") + path
     if settings.trust_forwarded_headers:
-        scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip()
-        host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip()
-    return f"{scheme}://{host}{request.rel_url.raw_path_qs}"
+        scheme = _text(request.headers.get("X-Forwarded-Proto", "https")).split(",")[0].strip()
+        host = _text(request.headers.get("X-Forwarded-Host", "")).split(",")[0].strip()
+        return f"{scheme}://{host}{path}"
+    return f"unconfigured://public-base-url{path}"
 
 
 def find_source(request: web.Request) -> Source:
@@ -207,6 +211,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         verified = await verify(request, source, wreq, datetime.fromtimestamp(received_ms / 1000, tz=UTC))
         if verified.reply is not None:
             return challenge_reply(verified.reply)
+        wreq = replace(wreq, body=decoded(body, request.headers.get("Content-Encoding"), source.max_body_bytes))
         check_body(source, wreq)
         event_id, enqueued = await enqueue(request, source, wreq, verified, received_ms)
         return answer(request, source, verified, event_id, enqueued)

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from reflex_common.streams.backlog import BacklogMonitor
 from reflex_ingress.budget import BodyBudget
 from reflex_ingress.enqueuer import Enqueuer
+from reflex_ingress.log_throttle import LogThrottle
 from reflex_ingress.metrics import IngressMetrics
 from reflex_ingress.settings import IngressSettings
 from reflex_ingress.sources.registry import Source
@@ -30,3 +31,5 @@ BUDGET = web.AppKey("budget", BodyBudget)
 OFFLOAD = web.AppKey("offload", dict[str, asyncio.Semaphore])
 # Per request: the traceparent to put on the raw entry when no spans are made; "": make them.
 TRACEPARENT = web.RequestKey("traceparent", str)  # "" when spans are made
+# Error lines, at most a few per kind of error and interval.
+LOG_THROTTLE = web.AppKey("log_throttle", LogThrottle)

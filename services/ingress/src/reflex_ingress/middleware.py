@@ -13,10 +13,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from reflex_common.errors import TransientError
 from reflex_common.telemetry import context_from, records, unrecorded_traceparent
 from reflex_ingress.handlers import json_response
-from reflex_ingress.keys import INGRESS_METRICS, SETTINGS, SOURCES, TRACEPARENT, TRACER
+from reflex_ingress.keys import INGRESS_METRICS, LOG_THROTTLE, SETTINGS, SOURCES, TRACEPARENT, TRACER
 from reflex_ingress.sources.request import Rejected
-
-log = structlog.get_logger("ingress")
 
 # aiohttp's own refusals (no route, wrong method, ...) in our words.
 _HTTP_REASONS = {404: "no such endpoint", 405: "method not allowed", 413: "body too large"}
@@ -35,21 +33,23 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
     """Rejected → its status; TransientError → 503 + Retry-After; aiohttp's HTTP errors → JSON in our
     words; anything else → 500, logged."""
     source = request.match_info.get("source")
+    throttle = request.app[LOG_THROTTLE]
     try:
         return await handler(request)
     except Rejected as refusal:
-        log.info("webhook_refused", source=source, status=refusal.status, reason=refusal.reason)
+        kind = ("webhook_refused", source, refusal.status, refusal.reason)
+        throttle.emit("info", "webhook_refused", kind, source=source, status=refusal.status, reason=refusal.reason)
         return render(refusal)
     except TransientError as exc:
-        log.warning("webhook_not_stored", source=source, error=str(exc))
+        throttle.emit("warning", "webhook_not_stored", ("webhook_not_stored", type(exc)), source=source, error=str(exc))
         return render(Rejected(503, "cannot take the event now; retry later", retry_after_s=_retry_after(request)))
     except web.HTTPException as exc:
         response = render(Rejected(exc.status, _HTTP_REASONS.get(exc.status, exc.reason.lower())))
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception:
-        log.exception("request_failed", source=source)
+    except Exception as exc:
+        throttle.emit("error", "request_failed", ("request_failed", type(exc)), source=source, exc_info=exc)
         return render(Rejected(500, "internal error", close=True))
 
 

@@ -77,7 +77,10 @@ class CertificateUnavailable(TransientError):
 
 
 def is_sns_url(url: str) -> bool:
-    """Whether url is https on an SNS endpoint host (no user info, default port)."""
+    """Whether url is https on an SNS endpoint host (no user info, default port, no whitespace or
+    control characters, which urlsplit would silently drop)."""
+    if not url.isascii() or not url.isprintable() or " " in url:
+        return False
     try:
         parts = urlsplit(url)
         port = parts.port

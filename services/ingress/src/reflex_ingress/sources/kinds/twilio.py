@@ -45,8 +45,13 @@ _DIGEST_BYTES = {"sha1": 20, "sha256": 32}
 
 
 def url_variants(url: str) -> list[str]:
-    """The URL as given, without its default port, and with it (Twilio signs either)."""
-    parts = urlsplit(url)
+    """The URL as given, without its default port, and with it (Twilio signs either). A URL that does
+    not parse (a forwarded host such as `[::1` or `h:99999`) is a 400, never a 500."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise Rejected(400, "the public URL of this request does not parse") from exc
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
@@ -54,9 +59,9 @@ def url_variants(url: str) -> list[str]:
     prefix = f"{userinfo}@" if userinfo else ""
     variants = [url]
     default_port = _DEFAULT_PORTS.get(parts.scheme)
-    if parts.port is None and default_port is not None:
+    if port is None and default_port is not None:
         variants.append(urlunsplit(parts._replace(netloc=f"{prefix}{host}:{default_port}")))
-    elif parts.port is not None and parts.port == default_port:
+    elif port is not None and port == default_port:
         variants.append(urlunsplit(parts._replace(netloc=f"{prefix}{host}")))
     return variants
 
@@ -99,6 +104,7 @@ class TwilioVerifier:
             # The cheapest check first: a signature of the wrong size never matches, so the body is
             # never parsed for it.
             raise bad_signature()
+        variants = url_variants(request.url)
         body_hashes = parse_qs(urlsplit(request.url).query, keep_blank_values=True).get("bodySHA256")
         params: list[tuple[str, str]] = []
         if body_hashes is not None:
@@ -112,7 +118,7 @@ class TwilioVerifier:
             # A body outside both schemes would not be covered by the signature.
             raise Rejected(401, "body is neither form-encoded nor covered by bodySHA256")
         suffix = signed_params(params).encode()
-        contents = [url.encode() + suffix for url in url_variants(request.url)]
+        contents = [url.encode() + suffix for url in variants]
         for index, key in self.ring.active(now):
             if any(hmac.compare_digest(hmac_digest(algorithm, key, c), provided) for c in contents):
                 return Verified(
