@@ -129,3 +129,64 @@ async def test_an_sns_certificate_url_with_a_tab_is_refused_before_any_fetch(cli
     }
     r = await client.post("/api/v1/events/aws", data=orjson.dumps(message), headers={"Content-Type": "text/plain"})
     assert r.status == 401  # before: 500 (urlopen's InvalidURL)
+
+
+async def stored_entries(redis_url: str, prefix: str) -> list[dict[bytes, bytes]]:
+    async with Redis.from_url(redis_url) as r:
+        return [fields for _, fields in await r.xrange(Keys(prefix).raw_stream)]
+
+
+async def test_only_the_kinds_headers_are_kept_and_within_bounds(
+    client: TestClient, redis_url: str, key_prefix: str
+) -> None:
+    body = orjson.dumps({"a": 1})
+    junk = {f"X-H{i}": "v" * 50 for i in range(100)}
+    headers = signed(body, **junk, **{"X-Big": "b" * 8000, "User-Agent": "GitHub-Hookshot/1", "Cookie": "c=1"})
+    assert (await client.post("/api/v1/events/demo", data=body, headers=headers)).status == 202
+    (fields,) = await stored_entries(redis_url, key_prefix)
+    kept = orjson.loads(fields[b"headers"])
+    assert set(kept) == {"content-type", "user-agent", "x-github-event"}  # before: every header, 13 KB
+
+
+SLACK_SECRET = "slack-signing-secret"
+GRAPH_STATE = "graph-client-state-secret"
+SECRET_SOURCES = f"""
+sources:
+  - name: chat
+    kind: slack
+    secrets: ["{SLACK_SECRET}"]
+  - name: graph
+    kind: msgraph
+    secrets: ["{GRAPH_STATE}"]
+"""
+
+
+def slack_headers(body: bytes, content_type: str) -> dict[str, str]:
+    import time
+
+    ts = str(int(time.time()))
+    digest = hmac.new(SLACK_SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}", "Content-Type": content_type}
+
+
+async def test_configured_secrets_in_bodies_never_reach_the_stream(
+    redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    app = ingress_app(redis_url, key_prefix, tmp_path, sources_yaml=SECRET_SOURCES)
+    async with TestClient(TestServer(app)) as client:
+        graph = b'{"value": [{"clientState": "%s", "resource": "users/1", "id": 12345678901234567890123}]}' % (
+            GRAPH_STATE.encode()
+        )
+        r = await client.post("/api/v1/events/graph", data=graph, headers={"Content-Type": "application/json"})
+        assert r.status == 202
+        event = orjson.dumps({"token": "slack-verification-token", "event_id": "Ev1", "event": {"type": "x"}})
+        r = await client.post("/api/v1/events/chat", data=event, headers=slack_headers(event, "application/json"))
+        assert r.status == 202
+        command = b"token=slack-verification-token&command=%2Fdeploy&text=now"
+        r = await client.post("/api/v1/events/chat", data=command, headers=slack_headers(command, FORM["Content-Type"]))
+        assert r.status == 202
+    bodies = [fields[b"body"] for fields in await stored_entries(redis_url, key_prefix)]
+    assert len(bodies) == 3
+    assert not any(GRAPH_STATE.encode() in b or b"slack-verification-token" in b for b in bodies)
+    assert b"12345678901234567890123" in bodies[0]  # the rest of the body kept exactly
+    assert b"command=%2Fdeploy" in bodies[2]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -38,6 +39,8 @@ from reflex_ingress.sources.verifier import FORM_CONTENT_TYPE, check_form, check
 
 log = structlog.get_logger("ingress")
 
+MAX_HEADER_VALUE_CHARS = 1024
+MAX_KEPT_HEADER_CHARS = 4096
 # Headers that never travel into the stream: credentials and signatures.
 _SECRET_HEADER_MARKS = ("authorization", "cookie", "token", "secret", "signature", "hmac", "password")
 
@@ -61,14 +64,21 @@ def _headers(request: web.Request) -> dict[str, str]:
     return headers
 
 
-def _kept_headers(headers: dict[str, str], secret: frozenset[str]) -> dict[str, str]:
-    """Headers worth keeping with the event: never credentials or signatures, whether recognised by
-    name or named by the verifier (`secret`)."""
-    return {
-        name: value
-        for name, value in headers.items()
-        if name not in secret and not any(mark in name for mark in _SECRET_HEADER_MARKS)
-    }
+def kept_headers(headers: Mapping[str, str], allowed: frozenset[str], secret: frozenset[str]) -> dict[str, str]:
+    """The headers stored with the event: only the source's allow-list, never credentials or
+    signatures (recognised by name or named by the verifier in `secret`), each value at most
+    MAX_HEADER_VALUE_CHARS, all of them at most MAX_KEPT_HEADER_CHARS."""
+    kept: dict[str, str] = {}
+    total = 0
+    for name, value in headers.items():
+        if name not in allowed or name in secret or any(mark in name for mark in _SECRET_HEADER_MARKS):
+            continue
+        value = value[:MAX_HEADER_VALUE_CHARS]
+        total += len(name) + len(value)
+        if total > MAX_KEPT_HEADER_CHARS:
+            break
+        kept[name] = value
+    return kept
 
 
 def public_url(request: web.Request) -> str:
@@ -164,8 +174,8 @@ async def enqueue(
             source=source.name,
             kind=source.kind,
             received_at_ms=received_ms,
-            body=wreq.body,
-            headers=_kept_headers(dict(wreq.headers), verified.secret_headers),
+            body=verified.stored_body if verified.stored_body is not None else wreq.body,
+            headers=kept_headers(wreq.headers, source.kept_headers, verified.secret_headers),
             content_type=wreq.content_type,
             delivery_key=verified.delivery_key,
             traceparent=traceparent or traceparent_of(producer),

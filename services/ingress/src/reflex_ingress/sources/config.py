@@ -53,7 +53,10 @@ def load_sources(path: Path) -> list[SourceConfig]:
     except OSError as exc:
         raise ConfigError(f"SOURCES_FILE {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"SOURCES_FILE {path}: not valid YAML: {exc}") from exc
+        # Line and column only: the offending line may hold a literal secret.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"SOURCES_FILE {path}: not valid YAML{where}") from None
     try:
         parsed = SourcesFile.model_validate(raw)
     except ValidationError as exc:

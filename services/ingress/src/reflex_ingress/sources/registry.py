@@ -71,6 +71,34 @@ MAX_BODY_BYTES: dict[str, int] = {
     "msgraph": 1 * _MIB,
 }
 
+# Headers kept with every raw entry (when sent), and per kind what its adapter or an operator reads.
+# Anything else (and anything named like a credential) is dropped before the XADD.
+COMMON_HEADERS = ("content-type", "user-agent", "x-request-id")
+GENERIC_HEADERS = ("x-event-type", "x-webhook-event", "x-webhook-id")
+KEPT_HEADERS: dict[str, tuple[str, ...]] = {
+    "github": ("x-github-event", "x-github-delivery", "x-github-hook-id", "x-github-hook-installation-target-id",
+               "x-github-hook-installation-target-type"),
+    "gitlab": ("x-gitlab-event", "x-gitlab-event-uuid", "x-gitlab-webhook-uuid", "x-gitlab-instance",
+               "idempotency-key"),
+    "shopify": ("x-shopify-topic", "x-shopify-webhook-id", "x-shopify-shop-domain", "x-shopify-triggered-at",
+                "x-shopify-api-version", "x-shopify-event-id"),
+    "sns": ("x-amz-sns-message-type", "x-amz-sns-message-id", "x-amz-sns-topic-arn", "x-amz-sns-subscription-arn"),
+    "twitch": ("twitch-eventsub-message-type", "twitch-eventsub-message-id", "twitch-eventsub-message-timestamp",
+               "twitch-eventsub-message-retry", "twitch-eventsub-subscription-type",
+               "twitch-eventsub-subscription-version"),
+    "slack": ("x-slack-retry-num", "x-slack-retry-reason", "x-slack-request-timestamp"),
+    "standard": ("webhook-id", "webhook-timestamp", "svix-id", "svix-timestamp"),
+    "linear": ("linear-delivery", "linear-event"),
+    "pagerduty": ("x-webhook-id", "x-webhook-subscription"),
+    "twilio": ("i-twilio-idempotency-token",),
+    "zoom": ("x-zm-request-timestamp", "x-zm-trackingid"),
+    "discord": ("x-signature-timestamp",),
+    "hmac": GENERIC_HEADERS,
+    "token": GENERIC_HEADERS,
+    "basic": GENERIC_HEADERS,
+    "none": GENERIC_HEADERS,
+}
+
 DEFAULT_MAX_FORM_PARAMS = 1000
 # Parameters a form body of the kind may have (400 above, before parsing).
 MAX_FORM_PARAMS: dict[str, int] = {
@@ -103,6 +131,11 @@ class Source:
         if self.config.max_body_bytes is not None:
             return self.config.max_body_bytes
         return MAX_BODY_BYTES.get(self.kind, DEFAULT_MAX_BODY_BYTES)
+
+    @property
+    def kept_headers(self) -> frozenset[str]:
+        """The lower-cased names of the headers stored with this source's events."""
+        return frozenset(COMMON_HEADERS + KEPT_HEADERS.get(self.kind, ()))
 
     @property
     def max_form_params(self) -> int:

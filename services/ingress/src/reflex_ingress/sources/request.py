@@ -48,6 +48,9 @@ class Verified:
     # Lower-cased names of headers that carried authentication material under names the ingress
     # cannot recognise (a token in `X-Api-Key`): never stored with the event.
     secret_headers: frozenset[str] = frozenset()
+    # The body to store instead of the one received, when the body carries a configured secret
+    # (Graph's clientState, Slack's verification token) that must never reach the stream.
+    stored_body: bytes | None = None
 
 
 class Rejected(ReflexError):
