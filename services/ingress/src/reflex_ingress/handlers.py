@@ -35,7 +35,7 @@ from reflex_ingress.keys import (
 )
 from reflex_ingress.sources.registry import Source
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
-from reflex_ingress.sources.verifier import FORM_CONTENT_TYPE, check_form, check_json
+from reflex_ingress.sources.verifier import FORM_CONTENT_TYPE, body_key, check_form, check_json
 
 log = structlog.get_logger("ingress")
 
@@ -162,6 +162,7 @@ async def enqueue(
             extra={"backlog": backlog.entries},
         )
     event_id = new_event_id(received_ms)
+    delivery_key = body_key(wreq.body) if source.config.dedup_on_body else verified.delivery_key
     traceparent = request[TRACEPARENT]
     publish = (
         app[TRACER].start_as_current_span("raw publish", kind=SpanKind.PRODUCER)
@@ -177,13 +178,13 @@ async def enqueue(
             body=verified.stored_body if verified.stored_body is not None else wreq.body,
             headers=kept_headers(wreq.headers, source.kept_headers, verified.secret_headers),
             content_type=wreq.content_type,
-            delivery_key=verified.delivery_key,
+            delivery_key=delivery_key,
             traceparent=traceparent or traceparent_of(producer),
         )
         horizon_s = source.verifier.dedup_horizon_s
         dedup = (
-            Dedup(settings.keys.dedup_key(source.name, verified.delivery_key), horizon_s, event_id)
-            if verified.delivery_key and horizon_s > 0
+            Dedup(settings.keys.dedup_key(source.name, delivery_key), horizon_s, event_id)
+            if delivery_key and horizon_s > 0
             else None
         )
         try:

@@ -33,6 +33,10 @@ class SourceConfig(BaseModel):
     replay_window_s: int | None = Field(default=None, ge=1)
     # How long the ingress remembers a delivery key to drop the sender's retries; None = kind default.
     dedup_horizon_s: int | None = Field(default=None, ge=0)
+    # Also take a repeat of the same body, under any delivery id, for a duplicate within the horizon:
+    # for kinds whose signature covers no timestamp (a captured body could be replayed under a new
+    # id), when two genuine deliveries never have identical bodies.
+    dedup_on_body: bool = False
     # Kind-specific settings (header names, algorithms, verify tokens, ...).
     options: dict[str, Any] = Field(default_factory=dict)
 

@@ -230,13 +230,19 @@ def verify_v0_signature(
     return index
 
 
-_MAX_KEY_CHARS = 200
+MAX_KEY_CHARS = 200
 
 
-def body_bound_key(value: str | None, body: bytes) -> str | None:
+def body_key(body: bytes) -> str:
+    """A dedup key for a body alone: `sha256:<hex>`."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def body_bound_key(value: str | None, body: bytes) -> str:
     """The dedup key for a delivery id from a header the signature does not cover, bound to the
     signed body: `<id>#<sha256(body), 128 bits>`. A replayed body under a new id is not taken for a
-    repeat, and an id claimed ahead of time with an old body can never shadow the real delivery."""
+    repeat, and an id claimed ahead of time with an old body can never shadow the real delivery.
+    Without an id, the body's own key: a captured body re-sent with the id left out is a repeat."""
     if value is None or not value.strip():
-        return None
-    return f"{value.strip()[:_MAX_KEY_CHARS]}#{hashlib.sha256(body).hexdigest()[:32]}"
+        return body_key(body)
+    return f"{value.strip()[:MAX_KEY_CHARS]}#{hashlib.sha256(body).hexdigest()[:32]}"

@@ -16,7 +16,7 @@ import hmac
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.options import Options, dedup_horizon_s
@@ -66,12 +66,17 @@ def url_variants(url: str) -> list[str]:
     return variants
 
 
-def signed_params(params: list[tuple[str, str]]) -> str:
-    """Parameters sorted by name, then value, each name+value concatenated."""
+def _signed_order(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Parameters as Twilio signs them: sorted by name, then value, repeats of a pair once."""
     by_name: dict[str, set[str]] = defaultdict(set)
     for name, value in params:
         by_name[name].add(value)
-    return "".join(name + value for name in sorted(by_name) for value in sorted(by_name[name]))
+    return [(name, value) for name in sorted(by_name) for value in sorted(by_name[name])]
+
+
+def signed_params(params: list[tuple[str, str]]) -> str:
+    """Parameters sorted by name, then value, each name+value concatenated."""
+    return "".join(name + value for name, value in _signed_order(params))
 
 
 def _algorithm(request: WebhookRequest) -> str:
@@ -118,12 +123,17 @@ class TwilioVerifier:
             # A body outside both schemes would not be covered by the signature.
             raise Rejected(401, "body is neither form-encoded nor covered by bodySHA256")
         suffix = signed_params(params).encode()
+        # What is stored is what was signed: the parameters in their signed order, one canonical
+        # encoding (the raw bytes could move parameter boundaries without changing the signature).
+        stored = urlencode(_signed_order(params)).encode() if params else None
         contents = [url.encode() + suffix for url in variants]
         for index, key in self.ring.active(now):
             if any(hmac.compare_digest(hmac_digest(algorithm, key, c), provided) for c in contents):
+                body = stored if stored is not None else request.body
                 return Verified(
-                    delivery_key=body_bound_key(request.header("i-twilio-idempotency-token"), request.body),
+                    delivery_key=body_bound_key(request.header("i-twilio-idempotency-token"), body),
                     secret_index=index,
+                    stored_body=stored,
                 )
         raise bad_signature()
 
