@@ -3,37 +3,37 @@ that measure its memory, its deadlines and its connections."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import aiohttp
 
 from pipeline import SOURCES_YAML
 from reflex_common.testing.servers import free_port
 
 
-async def wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(400):
-            assert proc.returncode is None, "ingress exited at start"
-            try:
-                async with session.get(url) as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
+def wait_ready(url: str, proc: subprocess.Popen[bytes], deadline_s: float = 30.0) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        assert proc.poll() is None, "ingress exited at start"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
     raise AssertionError("ingress never became ready")
 
 
 @dataclass
 class IngressProcess:
-    proc: asyncio.subprocess.Process
+    proc: subprocess.Popen[bytes]
     port: int
     log_path: Path
 
@@ -52,12 +52,12 @@ class IngressProcess:
         return self.log_path.read_text(errors="replace")[-tail:]
 
 
-@contextlib.asynccontextmanager
-async def ingress_process(
+@contextlib.contextmanager
+def ingress_process(
     redis_url: str, prefix: str, tmp: Path, sources_yaml: str = SOURCES_YAML, **env: str
-) -> AsyncIterator[IngressProcess]:
+) -> Iterator[IngressProcess]:
     """Start the ingress with these sources and extra environment (e.g. BODY_TIMEOUT_S="3"); stop it
-    with SIGTERM on exit (SIGKILL if it does not stop)."""
+    with SIGTERM on exit (SIGKILL if it does not stop). Usable from sync and async tests alike."""
     sources = tmp / "sources.yaml"
     sources.write_text(sources_yaml)
     port = free_port()
@@ -74,17 +74,17 @@ async def ingress_process(
     }
     log_path = tmp / "ingress.log"
     with log_path.open("wb") as log_file:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "reflex_ingress", env=full_env, stdout=log_file, stderr=asyncio.subprocess.STDOUT
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reflex_ingress"], env=full_env, stdout=log_file, stderr=subprocess.STDOUT
         )
         try:
-            await wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+            wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
             yield IngressProcess(proc, port, log_path)
         finally:
-            if proc.returncode is None:
+            if proc.poll() is None:
                 proc.terminate()
                 try:
-                    await asyncio.wait_for(proc.wait(), 20)
-                except TimeoutError:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
                     proc.kill()
-                    await proc.wait()
+                    proc.wait()

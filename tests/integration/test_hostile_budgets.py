@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ RSS_GROWTH_BOUND = 48 * MIB
 
 
 async def post_valid(ingress: IngressProcess) -> int:
-    body = orjson.dumps({"ok": True})
+    body = orjson.dumps({"ok": True, "nonce": uuid.uuid4().hex})  # never a duplicate
     reader, writer = await asyncio.open_connection("127.0.0.1", ingress.port)
     head = "".join(f"{k}: {v}\r\n" for k, v in github_headers(body).items())
     writer.write(
@@ -89,7 +90,7 @@ async def flood(ingress: IngressProcess, head: bytes, body: bytes, deadline_s: f
 async def test_300_stalled_one_mib_bodies_stay_within_the_budget_and_are_closed_after_the_body_deadline(
     redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
-    async with ingress_process(redis_url, key_prefix, tmp_path, BODY_TIMEOUT_S="3") as ingress:
+    with ingress_process(redis_url, key_prefix, tmp_path, BODY_TIMEOUT_S="3") as ingress:
         assert await post_valid(ingress) == 202
         baseline = ingress.rss_bytes()
         head = (
@@ -114,7 +115,7 @@ async def test_300_stalled_one_mib_bodies_stay_within_the_budget_and_are_closed_
 async def test_300_partial_headers_are_closed_after_the_header_deadline(
     redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
-    async with ingress_process(redis_url, key_prefix, tmp_path, HEADER_TIMEOUT_S="2") as ingress:
+    with ingress_process(redis_url, key_prefix, tmp_path, HEADER_TIMEOUT_S="2") as ingress:
         f = await flood(ingress, b"POST /api/v1/events/demo HTTP/1.1\r\nHost: x\r\nX-Slow: ", b"", deadline_s=30)
         print(f"\npartial headers: all {STALLED} closed after {f.took_s:.1f} s")
         assert f.open_left == 0, f"{f.open_left} partial-header connections still open after 30 s"
@@ -126,7 +127,7 @@ async def test_300_partial_headers_are_closed_after_the_header_deadline(
 async def test_connections_past_the_per_client_limit_are_closed_at_once(
     redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
-    async with ingress_process(
+    with ingress_process(
         redis_url, key_prefix, tmp_path, MAX_CONNECTIONS_PER_CLIENT="5", HEADER_TIMEOUT_S="60"
     ) as ingress:
         idle = [await asyncio.open_connection("127.0.0.1", ingress.port) for _ in range(5)]

@@ -38,7 +38,7 @@ async def exchange(ingress: IngressProcess, raw: bytes) -> bytes:
 async def test_malformed_http_is_answered_in_our_words_and_logged_as_throttled_json_lines(
     redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
-    async with ingress_process(redis_url, key_prefix, tmp_path, LOG_LEVEL="info") as ingress:
+    with ingress_process(redis_url, key_prefix, tmp_path, LOG_LEVEL="info") as ingress:
         for raw in MALFORMED * 10:
             answer = await exchange(ingress, raw)
             head, _, body = answer.partition(b"\r\n\r\n")

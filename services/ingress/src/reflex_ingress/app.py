@@ -71,6 +71,7 @@ def create_app(
     app.router.add_route("GET", "/api/v1/events/{source}", handlers.receive_webhook)
     app.router.add_get("/livez", handlers.livez)
     app.router.add_get("/readyz", handlers.readyz)
+    app.router.add_get("/openapi.json", handlers.openapi)
     return app
 
 

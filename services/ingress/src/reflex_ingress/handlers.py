@@ -33,11 +33,13 @@ from reflex_ingress.keys import (
     TRACEPARENT,
     TRACER,
 )
+from reflex_ingress.openapi import document_bytes
 from reflex_ingress.sources.registry import Source
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
 from reflex_ingress.sources.verifier import FORM_CONTENT_TYPE, body_key, check_form, check_json
 
 log = structlog.get_logger("ingress")
+OPENAPI = document_bytes()
 
 MAX_HEADER_VALUE_CHARS = 1024
 MAX_KEPT_HEADER_CHARS = 4096
@@ -226,6 +228,10 @@ async def receive_webhook(request: web.Request) -> web.Response:
         check_body(source, wreq)
         event_id, enqueued = await enqueue(request, source, wreq, verified, received_ms)
         return answer(request, source, verified, event_id, enqueued)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=OPENAPI, content_type="application/json")
 
 
 async def livez(request: web.Request) -> web.Response:
