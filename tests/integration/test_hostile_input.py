@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
 from pipeline import SECRET, github_headers, ingress_app
+from reflex_common.errors import ConfigError
 from reflex_common.keys import Keys
 from test_bad_input import raw_len
 
@@ -190,3 +191,11 @@ async def test_configured_secrets_in_bodies_never_reach_the_stream(
     assert not any(GRAPH_STATE.encode() in b or b"slack-verification-token" in b for b in bodies)
     assert b"12345678901234567890123" in bodies[0]  # the rest of the body kept exactly
     assert b"command=%2Fdeploy" in bodies[2]
+
+
+def test_a_twilio_source_needs_a_configured_public_url_and_the_host_header_is_never_used(
+    redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    # Before: the Host header made the URL (`Host: 127.0.0.1:99999`, `[::1` or non-UTF-8 bytes: 500).
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        ingress_app(redis_url, key_prefix, tmp_path, sources_yaml=SOURCES)
