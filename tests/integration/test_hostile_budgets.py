@@ -27,15 +27,16 @@ async def post_valid(ingress: IngressProcess) -> int:
     body = orjson.dumps({"ok": True, "nonce": uuid.uuid4().hex})  # never a duplicate
     reader, writer = await asyncio.open_connection("127.0.0.1", ingress.port)
     head = "".join(f"{k}: {v}\r\n" for k, v in github_headers(body).items())
-    writer.write(
-        f"POST /api/v1/events/demo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{head}"
-        f"Content-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    await writer.drain()
-    status = int((await reader.readline()).split()[1])
-    writer.close()
-    return status
+    try:
+        writer.write(
+            f"POST /api/v1/events/demo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{head}"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        return int((await reader.readline()).split()[1])
+    finally:
+        writer.close()
 
 
 async def stall(port: int, head: bytes, body: bytes, closed: asyncio.Event, statuses: list[int]) -> None:
@@ -79,10 +80,11 @@ async def flood(ingress: IngressProcess, head: bytes, body: bytes, deadline_s: f
         peak = max(peak, ingress.rss_bytes())
         await asyncio.sleep(0.05)
     took = time.monotonic() - started
+    open_left = sum(not e.is_set() for e in closed)  # before the cancelling below sets them all
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return Flood(peak, sum(not e.is_set() for e in closed), took, statuses)
+    return Flood(peak, open_left, took, statuses)
 
 
 @pytest.mark.slow

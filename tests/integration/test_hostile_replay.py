@@ -28,16 +28,20 @@ sources:
   - name: demo
     kind: github
     secrets: ["{SECRET}"]
-  - name: strict
-    kind: github
-    secrets: ["{SECRET}"]
-    dedup_on_body: true
   - name: issues
     kind: linear
     secrets: ["{LINEAR_SECRET}"]
   - name: sms
     kind: twilio
     secrets: ["{TWILIO_TOKEN}"]
+"""
+
+
+STRICT = f"""
+  - name: strict
+    kind: github
+    secrets: ["{SECRET}"]
+    dedup_on_body: true
 """
 
 
@@ -59,13 +63,15 @@ async def test_a_body_replayed_without_its_delivery_id_is_a_duplicate(
 
 
 async def test_with_dedup_on_body_a_replay_under_a_new_delivery_id_is_a_duplicate(
-    client: TestClient, redis_url: str, key_prefix: str
+    redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
     body = orjson.dumps({"ref": "refs/heads/main"})
     statuses = []
-    for source, delivery in [("strict", "d-1"), ("strict", "d-2"), ("demo", "d-1"), ("demo", "d-2")]:
-        r = await client.post(f"/api/v1/events/{source}", data=body, headers=github_headers(body, delivery=delivery))
-        statuses.append(r.status)
+    app = ingress_app(redis_url, key_prefix, tmp_path, sources_yaml=SOURCES + STRICT, public_base_url=BASE_URL)
+    async with TestClient(TestServer(app)) as client:
+        for source, delivery in [("strict", "d-1"), ("strict", "d-2"), ("demo", "d-1"), ("demo", "d-2")]:
+            headers = github_headers(body, delivery=delivery)
+            statuses.append((await client.post(f"/api/v1/events/{source}", data=body, headers=headers)).status)
     # strict: the new id is no excuse; demo (default): a new id is a new delivery, as GitHub means it.
     assert statuses == [202, 200, 202, 202]
     assert await raw_len(redis_url, key_prefix) == 3
