@@ -16,6 +16,10 @@ from reflex_ingress.sources.request import Rejected
 CHUNK_BYTES = 64 * 1024
 
 
+def too_busy(retry_after_s: int) -> Rejected:
+    return Rejected(503, "too many bodies in flight; retry later", retry_after_s=retry_after_s, close=True)
+
+
 def too_large(limit: int) -> Rejected:
     return Rejected(413, f"body larger than {limit} bytes", extra={"max_body_bytes": limit})
 
@@ -27,7 +31,7 @@ async def read_body(request: web.Request, source: Source, hold: Hold) -> bytes:
     app = request.app
     settings, budget = app[SETTINGS], app[BUDGET]
     limit = source.max_body_bytes
-    busy = Rejected(503, "too many bodies in flight; retry later", retry_after_s=settings.retry_after_s, close=True)
+    busy = too_busy(settings.retry_after_s)
     declared = request.content_length
     if declared is not None and declared > limit:
         raise too_large(limit)
@@ -73,4 +77,12 @@ def decoded(body: bytes, encoding: str | None, limit: int) -> bytes:
         raise too_large(limit)
     if not decoder.eof:
         raise Rejected(400, f"body is not valid {name} (truncated)")
+    return data
+
+
+def decode_body(request: web.Request, source: Source, body: bytes, hold: Hold) -> bytes:
+    """The verified body decoded (see decoded), the decoded bytes taken from the budget too."""
+    data = decoded(body, request.headers.get("Content-Encoding"), source.max_body_bytes)
+    if data is not body and not request.app[BUDGET].grow(hold, len(body) + len(data)):
+        raise too_busy(request.app[SETTINGS].retry_after_s)
     return data

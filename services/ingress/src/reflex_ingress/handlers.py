@@ -19,7 +19,7 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 from reflex_common.ids import new_event_id
 from reflex_common.schemas import RawEvent
 from reflex_common.telemetry import traceparent_of
-from reflex_ingress.body import decoded, read_body
+from reflex_ingress.body import decode_body, read_body
 from reflex_ingress.enqueuer import Dedup, Enqueued, EnqueueFailed, Overloaded
 from reflex_ingress.keys import (
     BACKLOG,
@@ -224,7 +224,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         verified = await verify(request, source, wreq, datetime.fromtimestamp(received_ms / 1000, tz=UTC))
         if verified.reply is not None:
             return challenge_reply(verified.reply)
-        wreq = replace(wreq, body=decoded(body, request.headers.get("Content-Encoding"), source.max_body_bytes))
+        wreq = replace(wreq, body=decode_body(request, source, body, hold))
         check_body(source, wreq)
         event_id, enqueued = await enqueue(request, source, wreq, verified, received_ms)
         return answer(request, source, verified, event_id, enqueued)

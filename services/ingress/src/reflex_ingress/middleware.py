@@ -32,7 +32,9 @@ def render(refusal: Rejected) -> web.Response:
 async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Rejected → its status; TransientError → 503 + Retry-After; aiohttp's HTTP errors → JSON in our
     words; anything else → 500, logged."""
-    source = request.match_info.get("source")
+    name = request.match_info.get("source")
+    # Only configured names in logs and throttle kinds: a flood of made-up names stays one kind.
+    source = name if name is None or name in request.app[SOURCES] else "unknown"
     throttle = request.app[LOG_THROTTLE]
     try:
         return await handler(request)
