@@ -24,6 +24,7 @@ async def test_sigterm_under_load_loses_no_accepted_webhook(redis_url: str, key_
         proc, port, log_path = ingress.proc, ingress.port, ingress.log_path
         accepted: list[str] = []
         refused = 0
+        first_accepted = asyncio.Event()
 
         async def send(session: aiohttp.ClientSession, i: int) -> None:
             nonlocal refused
@@ -34,6 +35,7 @@ async def test_sigterm_under_load_loses_no_accepted_webhook(redis_url: str, key_
                 ) as r:
                     if r.status == 202:
                         accepted.append((await r.json())["id"])
+                        first_accepted.set()
                     else:
                         refused += 1
             except aiohttp.ClientError:
@@ -41,7 +43,9 @@ async def test_sigterm_under_load_loses_no_accepted_webhook(redis_url: str, key_
 
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
             first = [asyncio.create_task(send(session, i)) for i in range(300)]
-            await asyncio.sleep(0.2)
+            # SIGTERM once the ingress is taking the load (not after a guessed sleep: on a busy machine
+            # nothing may have been answered yet), with most of the first 300 still in flight.
+            await asyncio.wait_for(first_accepted.wait(), 30)
             proc.send_signal(signal.SIGTERM)
             rest = [asyncio.create_task(send(session, 300 + i)) for i in range(300)]
             await asyncio.gather(*first, *rest)
