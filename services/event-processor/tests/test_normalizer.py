@@ -43,6 +43,15 @@ def test_nul_escapes_are_invalid_for_jsonb() -> None:
         normalize(raw(b'{"a": "x\\u0000y"}'))
 
 
+def test_json_nested_deeper_than_the_store_takes_is_invalid() -> None:
+    # Before: 202 at the ingress, then RecursionError in the encoder, 5 retries, then the DLQ.
+    deep = b"[" * 1000 + b"]" * 1000
+    with pytest.raises(InvalidMessage, match="deeper than 254"):
+        normalize(raw(deep))
+    ok = b"[" * 254 + b"]" * 254
+    assert normalize(raw(ok)).payload is not None
+
+
 def test_raw_event_round_trips_through_stream_fields() -> None:
     original = raw(b'{"a": 1}', delivery_key="k", traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01")
     assert RawEvent.from_fields(original.to_fields()) == original

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from reflex_common.errors import ConfigError
-from reflex_ingress.sources.config import load_sources
-from reflex_ingress.sources.registry import build_sources
+from reflex_ingress.sources.config import SourceConfig, load_sources
+from reflex_ingress.sources.registry import build_source, build_sources
 from reflex_ingress.sources.secrets import Secret
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -120,3 +120,21 @@ def test_a_rewrite_within_the_same_mtime_is_still_noticed(tmp_path: Path, monkey
     os.utime(path, ns=(mtime, mtime))
     clock[0] += 2
     assert secret.value == b"new-secret-0123456789"
+
+
+def test_a_yaml_syntax_error_names_line_and_column_but_never_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text('sources:\n  - name: gh\n    kind: github\n    secrets: ["hunter2-literal-secret"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_sources(path)
+    message = str(caught.value)
+    assert "line" in message and "column" in message
+    assert "hunter2" not in message  # before: the offending line, secret and all
+
+
+@pytest.mark.parametrize(
+    "options", [{"delivery_key_headr": "X-Id"}, {"sends_json": "no"}, {"delivery_key_header": 5}]
+)
+def test_kind_none_validates_its_options_like_every_kind(options: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match="bad options"):
+        build_source(SourceConfig(name="open", kind="none", options=options))

@@ -63,6 +63,10 @@ class EventHandler:
                 except InvalidMessage as exc:
                     outcome.invalid[entry.id] = str(exc)
                     continue
+                except (RecursionError, ValueError) as exc:
+                    # An adapter or encoder that cannot take this body: retrying cannot help.
+                    outcome.invalid[entry.id] = f"cannot be stored: {type(exc).__name__}"
+                    continue
                 trace.get_current_span().set_attribute("reflex.event_id", event.event_id)
                 ready.append((entry, event, traceparent))
         if not ready:

@@ -18,6 +18,9 @@ from reflex_common.settings import load_settings
 from reflex_common.telemetry import create_tracer_provider
 from reflex_ingress import handlers
 from reflex_ingress.app import create_app
+from reflex_ingress.connections import IngressRunner, listening_socket
+from reflex_ingress.keys import LOG_THROTTLE
+from reflex_ingress.log_throttle import AiohttpLogs
 from reflex_ingress.settings import IngressSettings
 from reflex_ingress.sources.config import load_sources
 from reflex_ingress.sources.registry import build_sources
@@ -28,13 +31,14 @@ async def _serve(settings: IngressSettings) -> None:
     provider = create_tracer_provider("reflex-ingress")
     registry = service_registry("reflex-ingress")
     app = create_app(settings, sources, provider.get_tracer("reflex_ingress"), registry)
+    AiohttpLogs.install(app[LOG_THROTTLE])
     log = structlog.get_logger("ingress")
     # The health port answers the same readiness as the webhook port's /readyz.
     ops = health_app(registry, handlers.ready_checks(app), lambda: True)
     async with serve(ops, settings.health_port):
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10.0)
+        runner = IngressRunner(app, settings)
         await runner.setup()
-        await web.TCPSite(runner, settings.http_host, settings.http_port, backlog=1024).start()
+        await web.SockSite(runner, listening_socket(settings)).start()
         log.info("ingress_started", port=settings.http_port, sources=sorted(sources))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -61,7 +61,7 @@ class Enqueued:
     duplicate_of: str | None = None
 
 
-class EnqueueFailed(Exception):
+class EnqueueFailed(TransientError):
     """Redis did not take the entry: answer 503 with Retry-After; the event is not stored."""
 
 

@@ -1,10 +1,14 @@
-"""The webhook endpoint: verify, size-check, JSON-check, enqueue, answer. Nothing else."""
+"""The webhook endpoint as steps: find the source, read, verify, answer a challenge, check, enqueue,
+answer. Each step returns a value or raises `Rejected` (or a `TransientError`), which the error
+middleware renders; tracing and request metrics live in the middleware too."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import orjson
@@ -15,25 +19,37 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 from reflex_common.health import Check, run_checks
 from reflex_common.ids import new_event_id
 from reflex_common.schemas import RawEvent
-from reflex_common.telemetry import context_from, records, traceparent_of, unrecorded_traceparent
-from reflex_ingress.enqueuer import Dedup, EnqueueFailed, Overloaded
-from reflex_ingress.keys import BACKLOG, ENQUEUER, INGRESS_METRICS, REDIS, SETTINGS, SOURCES, TRACER
+from reflex_common.telemetry import traceparent_of
+from reflex_ingress.body import decode_body, read_body
+from reflex_ingress.enqueuer import Dedup, Enqueued, EnqueueFailed, Overloaded
+from reflex_ingress.keys import (
+    BACKLOG,
+    BUDGET,
+    ENQUEUER,
+    INGRESS_METRICS,
+    OFFLOAD,
+    REDIS,
+    SETTINGS,
+    SOURCES,
+    TRACEPARENT,
+    TRACER,
+)
+from reflex_ingress.openapi import document_bytes
 from reflex_ingress.sources.registry import Source
-from reflex_ingress.sources.request import Rejected, WebhookRequest
+from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
+from reflex_ingress.sources.verifier import FORM_CONTENT_TYPE, body_key, check_form, check_json
 
 log = structlog.get_logger("ingress")
+OPENAPI = document_bytes()
 
+MAX_HEADER_VALUE_CHARS = 1024
+MAX_KEPT_HEADER_CHARS = 4096
 # Headers that never travel into the stream: credentials and signatures.
 _SECRET_HEADER_MARKS = ("authorization", "cookie", "token", "secret", "signature", "hmac", "password")
 
 
-def _json_error(status: int, message: str, headers: dict[str, str] | None = None, **extra: object) -> web.Response:
-    return web.Response(
-        status=status,
-        body=orjson.dumps({"error": message, **extra}),
-        content_type="application/json",
-        headers=headers,
-    )
+def json_response(status: int, payload: dict[str, object], headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers)
 
 
 def _text(value: str) -> str:
@@ -51,124 +67,109 @@ def _headers(request: web.Request) -> dict[str, str]:
     return headers
 
 
-def _kept_headers(headers: dict[str, str], secret: frozenset[str]) -> dict[str, str]:
-    """Headers worth keeping with the event: never credentials or signatures, whether recognised by
-    name or named by the verifier (`secret`)."""
-    return {
-        name: value
-        for name, value in headers.items()
-        if name not in secret and not any(mark in name for mark in _SECRET_HEADER_MARKS)
-    }
+def kept_headers(headers: Mapping[str, str], allowed: frozenset[str], secret: frozenset[str]) -> dict[str, str]:
+    """The headers stored with the event: only the source's allow-list, never credentials or
+    signatures (recognised by name or named by the verifier in `secret`), each value at most
+    MAX_HEADER_VALUE_CHARS, all of them at most MAX_KEPT_HEADER_CHARS."""
+    kept: dict[str, str] = {}
+    total = 0
+    for name, value in headers.items():
+        if name not in allowed or name in secret or any(mark in name for mark in _SECRET_HEADER_MARKS):
+            continue
+        value = value[:MAX_HEADER_VALUE_CHARS]
+        total += len(name) + len(value)
+        if total > MAX_KEPT_HEADER_CHARS:
+            break
+        kept[name] = value
+    return kept
 
 
 def public_url(request: web.Request) -> str:
-    """The URL the sender signed: the configured base URL, or the proxy's forwarded scheme and host."""
+    """The URL the sender signed (Twilio): PUBLIC_BASE_URL + path, or, only when the operator says to
+    trust the proxy, its X-Forwarded-Proto/Host. Never the request's own Host header; without either
+    setting, a URL that no signature can match."""
     settings = request.app[SETTINGS]
+    path = request.rel_url.raw_path_qs
     if settings.public_base_url:
-        return settings.public_base_url.rstrip("/") + request.rel_url.raw_path_qs
-    scheme, host = request.scheme, request.host
+        return settings.public_base_url.rstrip("/") + path
     if settings.trust_forwarded_headers:
-        scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip()
-        host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip()
-    return f"{scheme}://{host}{request.rel_url.raw_path_qs}"
+        scheme = _text(request.headers.get("X-Forwarded-Proto", "https")).split(",")[0].strip()
+        host = _text(request.headers.get("X-Forwarded-Host", "")).split(",")[0].strip()
+        return f"{scheme}://{host}{path}"
+    return f"unconfigured://public-base-url{path}"
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes | None:
-    """The whole body, or None when it exceeds limit (never a truncated body)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def receive_webhook(request: web.Request) -> web.Response:
-    started = time.perf_counter()
-    app = request.app
-    name = request.match_info["source"]
-    source = app[SOURCES].get(name)
-    metrics = app[INGRESS_METRICS]
+def find_source(request: web.Request) -> Source:
+    source = request.app[SOURCES].get(request.match_info["source"])
     if source is None:
-        metrics.answered("unknown", 404, started)
-        return _json_error(404, f"unknown source {name!r}")
-    incoming = request.headers.get("traceparent")
-    tracer = app[TRACER]
-    if not records(tracer, incoming):
-        # Nothing would record these spans: skip them, carry a trace id all the same.
-        traceparent = unrecorded_traceparent(incoming)
-        with structlog.contextvars.bound_contextvars(trace_id=traceparent[3:35]):
-            response = await _handle(request, source, traceparent)
-    else:
-        with tracer.start_as_current_span(
-            f"{request.method} /api/v1/events/{{source}}",
-            context=context_from(incoming),
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": request.method, "reflex.source": name},
-        ) as span:
-            response = await _handle(request, source, None)
-            span.set_attribute("http.response.status_code", response.status)
-            if response.status >= 500:
-                span.set_status(Status(StatusCode.ERROR))
-    metrics.answered(name, response.status, started)
-    return response
+        raise Rejected(404, "unknown source")
+    return source
 
 
-async def _handle(request: web.Request, source: Source, traceparent: str | None) -> web.Response:
-    """`traceparent`: the one to put on the raw entry when no spans are made; None: make them."""
-    app = request.app
-    settings = app[SETTINGS]
-    retry_after = {"Retry-After": str(settings.retry_after_s)}
-    received_ms = int(time.time() * 1000)
-    limit = source.config.max_body_bytes
-    body = await _read_body(request, limit)
-    if body is None:
-        return _json_error(413, f"body larger than {limit} bytes", max_body_bytes=limit)
-    headers = _headers(request)
-    wreq = WebhookRequest(
+def webhook_request(request: web.Request, body: bytes) -> WebhookRequest:
+    return WebhookRequest(
         method=request.method,
         url=public_url(request),
-        headers=headers,
+        headers=_headers(request),
         query=dict(request.query),
         body=body,
         content_type=request.content_type,
     )
-    now = datetime.fromtimestamp(received_ms / 1000, tz=UTC)
-    try:
-        if getattr(source.verifier, "may_block", False):
-            # e.g. SNS fetching a signing certificate: never block the event loop on the network.
+
+
+async def verify(request: web.Request, source: Source, wreq: WebhookRequest, now: datetime) -> Verified:
+    """The verifier's verdict; one that may block (a certificate fetch, a large form) runs in a
+    worker thread, a few at a time per source."""
+    if source.verifier.may_block(wreq):
+        slots = request.app[OFFLOAD][source.name]
+        async with slots:
             verified = await asyncio.to_thread(source.verifier.verify, wreq, now)
-        else:
-            verified = source.verifier.verify(wreq, now)
-    except Rejected as rejected:
-        log.info("webhook_rejected", source=source.name, status=rejected.status, reason=rejected.reason)
-        return _json_error(rejected.status, rejected.reason, retry_after if rejected.status == 503 else None)
+    else:
+        verified = source.verifier.verify(wreq, now)
     if verified.secret_index is not None:
-        app[INGRESS_METRICS].secret_matches.labels(source.name, str(verified.secret_index)).inc()
-    if verified.reply is not None:
-        reply = verified.reply
-        return web.Response(
-            status=reply.status,
-            body=reply.body,
-            content_type=reply.content_type,
-            headers={"X-Content-Type-Options": "nosniff"},  # some challenges echo the sender's text
-        )
-    if source.verifier.sends_json and request.content_type != "application/x-www-form-urlencoded":
-        try:
-            orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            return _json_error(400, f"body is not valid JSON: {exc}")
+        request.app[INGRESS_METRICS].secret_matches.labels(source.name, str(verified.secret_index)).inc()
+    return verified
+
+
+def challenge_reply(reply: Reply) -> web.Response:
+    """A provider's endpoint challenge, answered at once; nothing is queued."""
+    return web.Response(
+        status=reply.status,
+        body=reply.body,
+        content_type=reply.content_type,
+        headers={"X-Content-Type-Options": "nosniff"},  # some challenges echo the sender's text
+    )
+
+
+def check_body(source: Source, wreq: WebhookRequest) -> None:
+    """Only what the processor can store (400 otherwise): a form body that is UTF-8, within the kind's
+    parameter count and free of NULs; for kinds that send JSON, JSON no deeper than the store takes."""
+    if wreq.content_type == FORM_CONTENT_TYPE:
+        check_form(wreq.body, source.max_form_params)
+    elif source.verifier.sends_json:
+        check_json(wreq.body)
+
+
+async def enqueue(
+    request: web.Request, source: Source, wreq: WebhookRequest, verified: Verified, received_ms: int
+) -> tuple[str, Enqueued]:
+    """The raw entry in the stream (or found a duplicate): (event id, what the enqueuer did)."""
+    app = request.app
+    settings = app[SETTINGS]
     backlog = app[BACKLOG]
     if backlog.full:
-        return _json_error(429, "backlog over its bound; retry later", retry_after, backlog=backlog.entries)
+        raise Rejected(
+            429,
+            "backlog over its bound; retry later",
+            retry_after_s=settings.retry_after_s,
+            extra={"backlog": backlog.entries},
+        )
     event_id = new_event_id(received_ms)
+    delivery_key = body_key(wreq.body) if source.config.dedup_on_body else verified.delivery_key
+    traceparent = request[TRACEPARENT]
     publish = (
         app[TRACER].start_as_current_span("raw publish", kind=SpanKind.PRODUCER)
-        if traceparent is None
+        if not traceparent
         else contextlib.nullcontext(INVALID_SPAN)
     )
     with publish as producer:
@@ -177,54 +178,67 @@ async def _handle(request: web.Request, source: Source, traceparent: str | None)
             source=source.name,
             kind=source.kind,
             received_at_ms=received_ms,
-            body=body,
-            headers=_kept_headers(headers, verified.secret_headers),
-            content_type=request.content_type,
-            delivery_key=verified.delivery_key,
+            body=verified.stored_body if verified.stored_body is not None else wreq.body,
+            headers=kept_headers(wreq.headers, source.kept_headers, verified.secret_headers),
+            content_type=wreq.content_type,
+            delivery_key=delivery_key,
             traceparent=traceparent or traceparent_of(producer),
         )
         horizon_s = source.verifier.dedup_horizon_s
         dedup = (
-            Dedup(settings.keys.dedup_key(source.name, verified.delivery_key), horizon_s, event_id)
-            if verified.delivery_key and horizon_s > 0
+            Dedup(settings.keys.dedup_key(source.name, delivery_key), horizon_s, event_id)
+            if delivery_key and horizon_s > 0
             else None
         )
         try:
             enqueued = await app[ENQUEUER].submit(raw.to_fields(), dedup)
         except Overloaded as exc:
-            return _json_error(429, f"ingress overloaded: {exc}", retry_after)
+            raise Rejected(429, "ingress overloaded; retry later", retry_after_s=settings.retry_after_s) from exc
         except EnqueueFailed as exc:
             producer.set_status(Status(StatusCode.ERROR, str(exc)))
-            log.warning("webhook_not_stored", source=source.name, error=str(exc))
-            return _json_error(503, "could not store the event; retry later", retry_after)
-        if enqueued.duplicate_of is not None:
-            # The sender retried a delivery we already stored: 200, so it stops retrying.
-            app[INGRESS_METRICS].duplicates.labels(source.name).inc()
-            log.info(
-                "duplicate_delivery",
-                source=source.name,
-                delivery_key=verified.delivery_key,
-                first_event_id=enqueued.duplicate_of,
-            )
-            return web.Response(
-                status=200,
-                body=orjson.dumps({"id": enqueued.duplicate_of, "duplicate": True}),
-                content_type="application/json",
-            )
+            raise
         producer.set_attribute("messaging.message.id", enqueued.stream_id or "")
-    log.debug(
-        "webhook_accepted",
-        source=source.name,
-        event_id=event_id,
-        stream_id=enqueued.stream_id,
-        delivery_key=verified.delivery_key,
-    )
-    return web.Response(status=202, body=orjson.dumps({"id": event_id}), content_type="application/json")
+    return event_id, enqueued
+
+
+def answer(request: web.Request, source: Source, verified: Verified, event_id: str, enqueued: Enqueued) -> web.Response:
+    if enqueued.duplicate_of is not None:
+        # The sender retried a delivery we already stored: 200, so it stops retrying.
+        request.app[INGRESS_METRICS].duplicates.labels(source.name).inc()
+        log.info(
+            "duplicate_delivery",
+            source=source.name,
+            delivery_key=verified.delivery_key,
+            first_event_id=enqueued.duplicate_of,
+        )
+        return json_response(200, {"id": enqueued.duplicate_of, "duplicate": True})
+    log.debug("webhook_accepted", source=source.name, event_id=event_id, stream_id=enqueued.stream_id)
+    return json_response(202, {"id": event_id})
+
+
+async def receive_webhook(request: web.Request) -> web.Response:
+    received_ms = int(time.time() * 1000)
+    source = find_source(request)
+    with request.app[BUDGET].hold() as hold:  # the body's bytes count until the answer
+        body = await read_body(request, source, hold)
+        wreq = webhook_request(request, body)
+        verified = await verify(request, source, wreq, datetime.fromtimestamp(received_ms / 1000, tz=UTC))
+        if verified.reply is not None:
+            return challenge_reply(verified.reply)
+        wreq = replace(wreq, body=decode_body(request, source, body, hold))
+        check_body(source, wreq)
+        event_id, enqueued = await enqueue(request, source, wreq, verified, received_ms)
+        return answer(request, source, verified, event_id, enqueued)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=OPENAPI, content_type="application/json")
 
 
 async def livez(request: web.Request) -> web.Response:
-    alive = request.app[ENQUEUER].alive
-    return _json_error(503, "enqueuer stopped") if not alive else web.json_response({"alive": True})
+    if not request.app[ENQUEUER].alive:
+        raise Rejected(503, "enqueuer stopped")
+    return json_response(200, {"alive": True})
 
 
 def ready_checks(app: web.Application) -> dict[str, Check]:
@@ -243,6 +257,4 @@ def ready_checks(app: web.Application) -> dict[str, Check]:
 async def readyz(request: web.Request) -> web.Response:
     checks = await run_checks(ready_checks(request.app))
     ok = all(checks.values())
-    return web.Response(
-        status=200 if ok else 503, body=orjson.dumps({"ready": ok, "checks": checks}), content_type="application/json"
-    )
+    return json_response(200 if ok else 503, {"ready": ok, "checks": checks})

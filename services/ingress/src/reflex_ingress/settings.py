@@ -24,6 +24,23 @@ class IngressSettings(CommonSettings):
     max_pending_writes: int = Field(default=10_000, ge=1)
     # Writes of concurrent requests share one pipeline of at most this many XADDs.
     write_batch_max: int = Field(default=512, ge=1)
+    # verify() calls that may block (an SNS certificate fetch, a large form) run in worker threads,
+    # at most this many at once per source; more wait for a slot.
+    offload_per_source: int = Field(default=4, ge=1)
+    # A connection must deliver a request's headers this long after it opened (or after the previous
+    # answer on it), and its body this long after the headers; else it is closed.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    # Bytes of bodies held at once across all in-flight requests; a body that would go past it is
+    # answered 503 + Retry-After before a byte of it is read.
+    max_buffered_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
+    # Kernel receive buffer of each webhook connection (0: the kernel's autotuning). It bounds what a
+    # read brings into the process before a connection can be paused (16 KiB: ~30 KiB per stalled
+    # sender); raise it only for large bodies from far-away senders with no proxy in front.
+    receive_buffer_bytes: int = Field(default=16 * 1024, ge=0)
+    # Open connections per client address; past it a new connection is closed at once. 0: no limit
+    # (behind a proxy every connection comes from the proxy's address).
+    max_connections_per_client: int = Field(default=0, ge=0)
     redis_timeout_s: float = Field(default=2.0, gt=0)
     # When a 202 is answered: `fast` once Redis holds the entry (its own fsync policy decides what a
     # power loss takes), `aof` once it is fsynced to the AOF (WAITAOF 1 0; Redis >= 7.2 or Valkey,

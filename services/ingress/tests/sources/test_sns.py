@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from reflex_common.errors import ConfigError
+from reflex_common.errors import ConfigError, TransientError
 from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.kinds import sns
 from reflex_ingress.sources.request import Rejected
@@ -183,13 +183,13 @@ def test_unknown_or_broken_certificate_is_401(make_request, fetcher, status):
     assert caught.value.status == status
 
 
-def test_unavailable_certificate_is_503_so_sns_retries(make_request):
+def test_unavailable_certificate_is_transient_so_sns_retries(make_request):
+    # A TransientError: the ingress answers it 503 + Retry-After (tests/integration/test_hostile.py).
     def down(url: str) -> bytes:
         raise sns.CertificateUnavailable("timeout")
 
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(TransientError):
         verifier(down).verify(post(make_request, message()), NOW)
-    assert caught.value.status == 503
 
 
 def test_expired_certificate_or_non_rsa_key_is_401(make_request):
@@ -320,3 +320,58 @@ def test_real_sns_endpoints_are_accepted() -> None:
 
     for host in ("sns.us-east-1.amazonaws.com", "sns.us-gov-west-1.amazonaws.com", "sns.cn-north-1.amazonaws.com.cn"):
         assert is_sns_url(f"https://{host}/SimpleNotificationService-0a.pem")
+
+
+@pytest.fixture
+def silent_host():
+    """A TCP port that takes connections and never answers (a certificate host that hangs)."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+def test_a_failed_certificate_fetch_is_remembered_and_not_tried_again_at_once(silent_host):
+    fetcher = sns.HttpsCertificateFetcher(timeout_s=0.2)
+    with pytest.raises(sns.CertificateUnavailable, match="cannot fetch"):
+        fetcher(f"{silent_host}/a.pem")
+    with pytest.raises(sns.CertificateUnavailable, match="moments ago"):
+        fetcher(f"{silent_host}/a.pem")  # answered at once: no second fetch of a failing URL
+
+
+def test_certificate_fetches_at_once_are_bounded(silent_host):
+    import threading
+    import time
+
+    fetcher = sns.HttpsCertificateFetcher(timeout_s=5.0, max_fetches=2)
+    failures: list[BaseException] = []
+
+    def fetch(url: str) -> None:
+        try:
+            fetcher(url)
+        except sns.CertificateUnavailable as exc:
+            failures.append(exc)
+
+    hung = [threading.Thread(target=fetch, args=(f"{silent_host}{path}",)) for path in ("/b", "/c")]
+    for t in hung:
+        t.start()
+    deadline = time.monotonic() + 5
+    while fetcher._running < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fetcher._running == 2
+    with pytest.raises(sns.CertificateUnavailable, match="too many"):
+        fetcher(f"{silent_host}/d.pem")  # refused at once while two fetches hang
+    for t in hung:
+        t.join()
+    assert len(failures) == 2  # the hung fetches time out: 503, SNS retries
+
+
+def test_a_request_naming_a_cached_certificate_is_verified_on_the_event_loop(make_request):
+    v = sns.SnsVerifier(topic_arns=frozenset({TOPIC}), fetch_certificate=Certificates({CERT_URL: CERT}), fetches=True)
+    request = post(make_request, message())
+    assert v.may_block(request)  # not cached yet: may fetch, so a worker thread
+    v.verify(request, NOW)
+    assert not v.may_block(request)

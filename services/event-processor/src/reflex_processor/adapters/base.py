@@ -14,6 +14,7 @@ import orjson
 
 from reflex_common.errors import InvalidMessage
 from reflex_common.schemas import RawEvent
+from reflex_common.schemas.json_body import MAX_JSON_DEPTH, nested_too_deep
 
 UNKNOWN_TYPE = "unknown"
 # DomainEvent.type is at most this long.
@@ -68,6 +69,8 @@ def parse_json(data: bytes | str) -> Any:
     except orjson.JSONDecodeError as exc:
         raise InvalidMessage(f"body is not JSON: {exc}") from exc
     raw = data.encode() if isinstance(data, str) else data
+    if nested_too_deep(raw, value):
+        raise InvalidMessage(f"body nests deeper than {MAX_JSON_DEPTH} levels, more than the store takes")
     if _LONG_INTEGER.search(raw):
         # orjson reads integers past 64 bits as floats, losing digits; the standard library keeps
         # them exact (Postgres numeric, in jsonb, does too).

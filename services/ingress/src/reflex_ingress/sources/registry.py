@@ -54,6 +54,59 @@ KINDS: dict[str, Builder] = {
     "twitch": twitch.build,
     "zoom": zoom.build,
 }
+_KIB, _MIB = 1024, 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 1 * _MIB
+# Default max_body_bytes per kind, sized to what the provider sends (docs/sources.md says why).
+MAX_BODY_BYTES: dict[str, int] = {
+    "github": 25 * _MIB,  # GitHub caps payloads at 25 MB
+    "gitlab": 25 * _MIB,  # GitLab's default webhook payload limit is 25 MB
+    "sns": 768 * _KIB,  # a 256 KiB message, JSON-escaped, plus its envelope
+    "twilio": 64 * _KIB,  # a few dozen short form parameters
+    "slack": 256 * _KIB,  # events and interactivity payloads
+    "discord": 256 * _KIB,
+    "twitch": 64 * _KIB,
+    "zoom": 256 * _KIB,
+    "linear": 256 * _KIB,
+    "pagerduty": 256 * _KIB,
+    "msgraph": 1 * _MIB,
+}
+
+# Headers kept with every raw entry (when sent), and per kind what its adapter or an operator reads.
+# Anything else (and anything named like a credential) is dropped before the XADD.
+COMMON_HEADERS = ("content-type", "user-agent", "x-request-id")
+GENERIC_HEADERS = ("x-event-type", "x-webhook-event", "x-webhook-id")
+KEPT_HEADERS: dict[str, tuple[str, ...]] = {
+    "github": ("x-github-event", "x-github-delivery", "x-github-hook-id", "x-github-hook-installation-target-id",
+               "x-github-hook-installation-target-type"),
+    "gitlab": ("x-gitlab-event", "x-gitlab-event-uuid", "x-gitlab-webhook-uuid", "x-gitlab-instance",
+               "idempotency-key"),
+    "shopify": ("x-shopify-topic", "x-shopify-webhook-id", "x-shopify-shop-domain", "x-shopify-triggered-at",
+                "x-shopify-api-version", "x-shopify-event-id"),
+    "sns": ("x-amz-sns-message-type", "x-amz-sns-message-id", "x-amz-sns-topic-arn", "x-amz-sns-subscription-arn"),
+    "twitch": ("twitch-eventsub-message-type", "twitch-eventsub-message-id", "twitch-eventsub-message-timestamp",
+               "twitch-eventsub-message-retry", "twitch-eventsub-subscription-type",
+               "twitch-eventsub-subscription-version"),
+    "slack": ("x-slack-retry-num", "x-slack-retry-reason", "x-slack-request-timestamp"),
+    "standard": ("webhook-id", "webhook-timestamp", "svix-id", "svix-timestamp"),
+    "linear": ("linear-delivery", "linear-event"),
+    "pagerduty": ("x-webhook-id", "x-webhook-subscription"),
+    "twilio": ("i-twilio-idempotency-token",),
+    "zoom": ("x-zm-request-timestamp", "x-zm-trackingid"),
+    "discord": ("x-signature-timestamp",),
+    "hmac": GENERIC_HEADERS,
+    "token": GENERIC_HEADERS,
+    "basic": GENERIC_HEADERS,
+    "none": GENERIC_HEADERS,
+}
+
+DEFAULT_MAX_FORM_PARAMS = 1000
+# Parameters a form body of the kind may have (400 above, before parsing).
+MAX_FORM_PARAMS: dict[str, int] = {
+    "twilio": twilio.MAX_FORM_PARAMS,
+    "github": github.MAX_FORM_PARAMS,
+    "slack": 64,  # slash commands: ~15; interactivity: one `payload`
+}
+
 # Kinds that need no secret: `none` verifies nothing, `sns` checks AWS's certificate signature
 # (and requires its own `topic_arns` option instead).
 SECRETLESS_KINDS = frozenset({"none", "sns"})
@@ -71,6 +124,22 @@ class Source:
     @property
     def kind(self) -> str:
         return self.config.kind
+
+    @property
+    def max_body_bytes(self) -> int:
+        """413 above this: the source's own limit, else its kind's default."""
+        if self.config.max_body_bytes is not None:
+            return self.config.max_body_bytes
+        return MAX_BODY_BYTES.get(self.kind, DEFAULT_MAX_BODY_BYTES)
+
+    @property
+    def kept_headers(self) -> frozenset[str]:
+        """The lower-cased names of the headers stored with this source's events."""
+        return frozenset(COMMON_HEADERS + KEPT_HEADERS.get(self.kind, ()))
+
+    @property
+    def max_form_params(self) -> int:
+        return MAX_FORM_PARAMS.get(self.kind, DEFAULT_MAX_FORM_PARAMS)
 
 
 def build_source(config: SourceConfig) -> Source:

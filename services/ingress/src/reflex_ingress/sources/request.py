@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from reflex_common.errors import ReflexError
 
@@ -47,12 +48,29 @@ class Verified:
     # Lower-cased names of headers that carried authentication material under names the ingress
     # cannot recognise (a token in `X-Api-Key`): never stored with the event.
     secret_headers: frozenset[str] = frozenset()
+    # The body to store instead of the one received, when the body carries a configured secret
+    # (Graph's clientState, Slack's verification token) that must never reach the stream.
+    stored_body: bytes | None = None
 
 
 class Rejected(ReflexError):
-    """The request fails verification: answer `status` with `reason` and store nothing."""
+    """The one refusal of the ingress: answer `status` with `reason` (our words, never request bytes
+    or parser internals) and store nothing. Raised by verifiers and by every step of the request
+    path; one error middleware renders it as `{"error": reason, **extra}`, with `Retry-After` when
+    `retry_after_s` is set, and closes the connection when `close` is set (a body left unread)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        *,
+        retry_after_s: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+        close: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.retry_after_s = retry_after_s
+        self.extra = dict(extra or {})
+        self.close = close

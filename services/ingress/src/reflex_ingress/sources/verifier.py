@@ -11,13 +11,16 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 import orjson
 
+from reflex_common.schemas.json_body import MAX_JSON_DEPTH, nested_too_deep
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 
@@ -37,9 +40,22 @@ class Verifier(Protocol):
         """How long a delivery key is remembered to drop the sender's retries (seconds)."""
         ...
 
+    def may_block(self, request: WebhookRequest) -> bool:
+        """Whether verifying this request may block for long (a certificate fetch over the network,
+        a large form to parse): the ingress then runs verify() in a worker thread, a few at a time
+        per source, instead of on the event loop."""
+        ...
+
     def verify(self, request: WebhookRequest, now: datetime) -> Verified:
         """Verify the raw request; raise Rejected (401 / 400 / 405) when it fails. Must fail closed."""
         ...
+
+
+class OnLoop:
+    """For verifiers that only compute over a bounded body: verify() never blocks the event loop."""
+
+    def may_block(self, request: WebhookRequest) -> bool:
+        return False
 
 
 def hmac_digest(algorithm: str, key: bytes, message: bytes) -> bytes:
@@ -87,7 +103,7 @@ def require_header(request: WebhookRequest, name: str) -> str:
 
 def require_method(request: WebhookRequest, *allowed: str) -> None:
     if request.method.upper() not in allowed:
-        raise Rejected(405, f"method {request.method} not allowed for this source")
+        raise Rejected(405, "method not allowed for this source")
 
 
 def check_age(sent_at_s: float, now: datetime, window_s: int) -> None:
@@ -120,8 +136,40 @@ def parse_base64(value: str, what: str) -> bytes:
         raise Rejected(401, f"{what} is not base64") from exc
 
 
+def parse_form(body: bytes, max_params: int) -> list[tuple[str, str]]:
+    """A form body's parameters, refused (400) before any parsing when it has more than max_params
+    (counted in C, so a body of 100,000 empty parameters costs microseconds) or is not UTF-8."""
+    if not body:
+        return []
+    if body.count(b"&") >= max_params:
+        raise Rejected(400, f"form body has more than {max_params} parameters")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejected(400, "form body is not UTF-8") from exc
+    # As the processor reads it: a part without "=" is a name with an empty value.
+    return parse_qsl(text, keep_blank_values=True)
+
+
 def is_form(request: WebhookRequest) -> bool:
     return request.content_type.split(";")[0].strip().lower() == FORM_CONTENT_TYPE
+
+
+def check_json(body: bytes) -> Any:
+    """The body parsed, if it is JSON the store takes (docs/sources.md); else Rejected(400)."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(400, "body is not valid JSON") from exc
+    if nested_too_deep(body, value):
+        raise Rejected(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def check_form(body: bytes, max_params: int) -> None:
+    """A form body the store takes: UTF-8, at most max_params parameters, no NUL character."""
+    if any("\x00" in name or "\x00" in value for name, value in parse_form(body, max_params)):
+        raise Rejected(400, "form body contains a NUL character")
 
 
 def json_object(request: WebhookRequest) -> dict[str, Any]:
@@ -133,6 +181,14 @@ def json_object(request: WebhookRequest) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Rejected(400, "body is not a JSON object")
     return value
+
+
+def json_without(body: bytes, remove: Callable[[Any], None]) -> bytes:
+    """The JSON body re-encoded after `remove` took what must not be stored out of the parsed value
+    (the standard library both ways: integers of any size stay exact)."""
+    value = json.loads(body)
+    remove(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def text_field(payload: dict[str, Any], name: str) -> str | None:
@@ -174,13 +230,19 @@ def verify_v0_signature(
     return index
 
 
-_MAX_KEY_CHARS = 200
+MAX_KEY_CHARS = 200
 
 
-def body_bound_key(value: str | None, body: bytes) -> str | None:
+def body_key(body: bytes) -> str:
+    """A dedup key for a body alone: `sha256:<hex>`."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def body_bound_key(value: str | None, body: bytes) -> str:
     """The dedup key for a delivery id from a header the signature does not cover, bound to the
     signed body: `<id>#<sha256(body), 128 bits>`. A replayed body under a new id is not taken for a
-    repeat, and an id claimed ahead of time with an old body can never shadow the real delivery."""
+    repeat, and an id claimed ahead of time with an old body can never shadow the real delivery.
+    Without an id, the body's own key: a captured body re-sent with the id left out is a repeat."""
     if value is None or not value.strip():
-        return None
-    return f"{value.strip()[:_MAX_KEY_CHARS]}#{hashlib.sha256(body).hexdigest()[:32]}"
+        return body_key(body)
+    return f"{value.strip()[:MAX_KEY_CHARS]}#{hashlib.sha256(body).hexdigest()[:32]}"

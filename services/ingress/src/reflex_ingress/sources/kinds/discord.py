@@ -21,6 +21,7 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_wind
 from reflex_ingress.sources.request import Reply, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     bad_signature,
     check_timestamp,
     json_object,
@@ -47,7 +48,7 @@ def public_key(secret: bytes) -> Ed25519PublicKey | None:
 
 
 @dataclass(frozen=True)
-class DiscordVerifier:
+class DiscordVerifier(OnLoop):
     ring: SecretRing
     replay_window_s: int = REPLAY_WINDOW_S
     sends_json: bool = True

@@ -26,6 +26,7 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_wind
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     bad_signature,
     body_bound_key,
     check_timestamp,
@@ -95,7 +96,7 @@ def decode(value: str, encoding: str) -> bytes | None:
 
 
 @dataclass(frozen=True)
-class HmacVerifier:
+class HmacVerifier(OnLoop):
     ring: SecretRing
     header: str
     template: Template

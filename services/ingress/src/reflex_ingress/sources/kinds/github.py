@@ -2,7 +2,8 @@
 `X-GitHub-Delivery`, the event name `X-GitHub-Event`.
 
 Bodies are JSON, or form-encoded `payload=<JSON>` when the hook's content type says so: the
-signature covers the raw bytes either way, and the handler skips its JSON check for form bodies.
+signature covers the raw bytes either way. A form body must hold that one `payload` field, itself
+JSON the store takes (400 otherwise): anything else would be stored as a meaningless form.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     bad_signature,
     body_bound_key,
+    check_json,
     first_match,
     hmac_digest,
+    is_form,
+    parse_form,
     parse_hex,
     require_header,
     require_method,
@@ -26,10 +31,12 @@ from reflex_ingress.sources.verifier import (
 
 # GitHub retries failed deliveries only when asked to (redelivery) — keep keys for a day.
 DEDUP_HORIZON_S = 24 * 3600
+# A form body is the one `payload` field; a few more parameters are tolerated, never thousands.
+MAX_FORM_PARAMS = 16
 
 
 @dataclass(frozen=True)
-class GitHubVerifier:
+class GitHubVerifier(OnLoop):
     ring: SecretRing
     header: str = "x-hub-signature-256"
     sends_json: bool = True
@@ -45,6 +52,11 @@ class GitHubVerifier:
         index = first_match(self.ring, now, lambda key: hmac_digest("sha256", key, request.body), [provided])
         if index is None:
             raise bad_signature()
+        if is_form(request):
+            payloads = [value for name, value in parse_form(request.body, MAX_FORM_PARAMS) if name == "payload"]
+            if len(payloads) != 1:
+                raise Rejected(400, "form body must hold one payload field")
+            check_json(payloads[0].encode())
         return Verified(
             delivery_key=body_bound_key(request.header("x-github-delivery"), request.body), secret_index=index
         )

@@ -12,13 +12,13 @@ from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.options import Options, dedup_horizon_s
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
-from reflex_ingress.sources.verifier import body_bound_key, require_header, require_method, token_match
+from reflex_ingress.sources.verifier import OnLoop, body_bound_key, require_header, require_method, token_match
 
 DEDUP_HORIZON_S = 24 * 3600
 
 
 @dataclass(frozen=True)
-class GitLabVerifier:
+class GitLabVerifier(OnLoop):
     ring: SecretRing
     sends_json: bool = True
     dedup_horizon_s: int = DEDUP_HORIZON_S

@@ -1,6 +1,8 @@
 """Linear: `Linear-Signature: <hex HMAC-SHA256 of the raw body>` keyed with the webhook's signing
 secret. The send time is signed inside the body, `webhookTimestamp` (Unix ms), and must be within
-the replay window (60 s by default, as Linear recommends). The delivery id is `Linear-Delivery`."""
+the replay window (60 s by default, as Linear recommends). The dedup key is `Linear-Delivery` as it is,
+once the signature passed: a retry re-signs the body with a new `webhookTimestamp`, so binding the
+id to the body would store every retry again; a body replayed under another id dies in the window."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_wind
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    MAX_KEY_CHARS,
+    OnLoop,
     bad_signature,
-    body_bound_key,
+    body_key,
     check_age,
     first_match,
     hmac_digest,
@@ -29,7 +33,7 @@ DEDUP_HORIZON_S = 24 * 3600
 
 
 @dataclass(frozen=True)
-class LinearVerifier:
+class LinearVerifier(OnLoop):
     ring: SecretRing
     replay_window_s: int = REPLAY_WINDOW_S
     sends_json: bool = True
@@ -45,9 +49,8 @@ class LinearVerifier:
         if isinstance(sent_at_ms, bool) or not isinstance(sent_at_ms, int | float):
             raise Rejected(401, "body has no numeric webhookTimestamp")
         check_age(sent_at_ms / 1000, now, self.replay_window_s)
-        return Verified(
-            delivery_key=body_bound_key(request.header("linear-delivery"), request.body), secret_index=index
-        )
+        delivery = (request.header("linear-delivery") or "").strip()[:MAX_KEY_CHARS]
+        return Verified(delivery_key=delivery or body_key(request.body), secret_index=index)
 
 
 def build(config: SourceConfig, ring: SecretRing) -> LinearVerifier:

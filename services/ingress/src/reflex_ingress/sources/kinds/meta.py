@@ -20,6 +20,7 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import Secret, SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     bad_signature,
     first_match,
     hmac_digest,
@@ -33,7 +34,7 @@ DEDUP_HORIZON_S = 48 * 3600
 
 
 @dataclass(frozen=True)
-class MetaVerifier:
+class MetaVerifier(OnLoop):
     ring: SecretRing
     # The subscription handshake token; None answers every GET challenge 403.
     verify_token: Secret | None = None

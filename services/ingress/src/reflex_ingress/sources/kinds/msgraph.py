@@ -3,28 +3,29 @@
 Creating a subscription, Graph POSTs with a `validationToken` query parameter: it is answered
 200 text/plain with the token (already URL-decoded) and nothing is queued. Notifications are a
 JSON `{"value": [...]}`; each entry carries the subscription's `clientState`, which must equal a
-configured secret (constant-time; every entry must match, the first match is reported). Graph
-sends no delivery id and two changes to one resource can have identical bodies, so there is no
-dedup key.
+configured secret (constant-time; every entry must match, the first match is reported), and is
+removed from the body before it is stored (a secret never reaches the stream). Graph sends no
+delivery id and two changes to one resource can have identical bodies, so there is no dedup key.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.options import Options, dedup_horizon_s
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
-from reflex_ingress.sources.verifier import json_object, require_method, token_match
+from reflex_ingress.sources.verifier import OnLoop, json_object, json_without, require_method, token_match
 
 # Graph retries a failed notification for up to four hours (kept for a manual dedup key).
 DEDUP_HORIZON_S = 4 * 3600
 
 
 @dataclass(frozen=True)
-class GraphVerifier:
+class GraphVerifier(OnLoop):
     ring: SecretRing
     sends_json: bool = True
     dedup_horizon_s: int = DEDUP_HORIZON_S
@@ -49,7 +50,12 @@ class GraphVerifier:
             if index is None:
                 raise Rejected(401, "clientState does not match")
             first = index if first is None else first
-        return Verified(secret_index=first)
+        return Verified(secret_index=first, stored_body=json_without(request.body, _drop_client_state))
+
+
+def _drop_client_state(payload: Any) -> None:
+    for entry in payload["value"]:
+        entry.pop("clientState", None)
 
 
 def build(config: SourceConfig, ring: SecretRing) -> GraphVerifier:

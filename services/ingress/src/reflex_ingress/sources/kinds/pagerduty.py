@@ -12,6 +12,7 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     bad_signature,
     first_match,
     hmac_digest,
@@ -38,7 +39,7 @@ def _signatures(header: str) -> list[bytes]:
 
 
 @dataclass(frozen=True)
-class PagerDutyVerifier:
+class PagerDutyVerifier(OnLoop):
     ring: SecretRing
     sends_json: bool = True
     dedup_horizon_s: int = DEDUP_HORIZON_S

@@ -16,13 +16,13 @@ from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.options import Options, dedup_horizon_s
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
-from reflex_ingress.sources.verifier import body_bound_key, require_header, require_method, token_match
+from reflex_ingress.sources.verifier import OnLoop, body_bound_key, require_header, require_method, token_match
 
 DEDUP_HORIZON_S = 24 * 3600
 
 
 @dataclass(frozen=True)
-class TokenVerifier:
+class TokenVerifier(OnLoop):
     ring: SecretRing
     header: str
     prefix: str = ""

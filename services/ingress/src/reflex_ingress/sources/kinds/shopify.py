@@ -13,6 +13,7 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s
 from reflex_ingress.sources.request import Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     bad_signature,
     body_bound_key,
     first_match,
@@ -27,7 +28,7 @@ DEDUP_HORIZON_S = 48 * 3600
 
 
 @dataclass(frozen=True)
-class ShopifyVerifier:
+class ShopifyVerifier(OnLoop):
     ring: SecretRing
     sends_json: bool = True
     dedup_horizon_s: int = DEDUP_HORIZON_S

@@ -20,6 +20,7 @@ is therefore rejected.
 from __future__ import annotations
 
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -35,7 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from reflex_common.errors import ConfigError
+from reflex_common.errors import ConfigError, TransientError
 from reflex_ingress.sources.config import SourceConfig
 from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_window_s
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
@@ -70,12 +71,16 @@ CertificateFetcher = Callable[[str], bytes]
 Confirmer = Callable[[str], None]
 
 
-class CertificateUnavailable(Exception):
-    """The signing certificate could not be fetched now: answer 503 so that SNS retries."""
+class CertificateUnavailable(TransientError):
+    """The signing certificate could not be fetched now: the ingress answers 503 + Retry-After, so
+    that SNS retries."""
 
 
 def is_sns_url(url: str) -> bool:
-    """Whether url is https on an SNS endpoint host (no user info, default port)."""
+    """Whether url is https on an SNS endpoint host (no user info, default port, no whitespace or
+    control characters, which urlsplit would silently drop)."""
+    if not url.isascii() or not url.isprintable() or " " in url:
+        return False
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -126,18 +131,47 @@ class StaticCertificates:
         return secret.value
 
 
-@dataclass(frozen=True)
+@dataclass
 class HttpsCertificateFetcher:
-    """Fetches a certificate over https. Blocking: runs once per new certificate URL (SNS rotates
-    its certificate rarely, and verified keys are cached), bounded by `timeout_s`."""
+    """Fetches a certificate over https. Blocking (the ingress calls it in a worker thread): runs once
+    per new certificate URL (SNS rotates its certificate rarely, and verified keys are cached),
+    bounded by `timeout_s`. Unauthenticated requests choose the URL, so at most `max_fetches` run at
+    once (others are answered 503 at once), and a URL whose fetch failed is not fetched again for
+    `failure_ttl_s` (answered 503 at once)."""
 
     timeout_s: float = 3.0
+    max_fetches: int = 2
+    failure_ttl_s: float = 30.0
+    _failed_at: dict[str, float] = field(default_factory=dict, repr=False)
+    _running: int = 0
+    _lock: Lock = field(default_factory=Lock, repr=False)
 
     def __call__(self, url: str) -> bytes:
+        with self._lock:
+            now = time.monotonic()
+            failed_at = self._failed_at.get(url)
+            if failed_at is not None and now - failed_at < self.failure_ttl_s:
+                raise CertificateUnavailable("the signing certificate failed to fetch moments ago")
+            if self._running >= self.max_fetches:
+                raise CertificateUnavailable("too many certificate fetches at once")
+            self._running += 1
+        try:
+            return self._fetch(url)
+        except CertificateUnavailable:
+            with self._lock:
+                if len(self._failed_at) >= MAX_CACHED_CERTIFICATES:
+                    self._failed_at.clear()
+                self._failed_at[url] = time.monotonic()
+            raise
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def _fetch(self, url: str) -> bytes:
         try:
             with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
                 return bytes(response.read(MAX_CERTIFICATE_BYTES))
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, ValueError) as exc:
             raise CertificateUnavailable(f"cannot fetch the signing certificate: {exc}") from exc
 
 
@@ -177,10 +211,14 @@ class SnsVerifier:
     replay_window_s: int = REPLAY_WINDOW_S
     sends_json: bool = True
     dedup_horizon_s: int = DEDUP_HORIZON_S
-    # True when verifying may fetch a certificate over the network: the ingress then runs verify()
-    # in a worker thread instead of on the event loop.
-    may_block: bool = False
+    # True when verifying may fetch a certificate over the network (see may_block).
+    fetches: bool = False
     _keys: dict[str, tuple[RSAPublicKey, x509.Certificate]] = field(default_factory=dict, compare=False, repr=False)
+
+    def may_block(self, request: WebhookRequest) -> bool:
+        """Only a request naming a certificate not yet cached may fetch one (a cached URL appears in
+        the body as it is; a miss here only costs a worker thread)."""
+        return self.fetches and not any(url.encode() in request.body for url in list(self._keys))
 
     def verify(self, request: WebhookRequest, now: datetime) -> Verified:
         require_method(request, "POST")
@@ -230,9 +268,7 @@ class SnsVerifier:
         cached = self._keys.get(url)
         if cached is None:
             try:
-                pem = self.fetch_certificate(url)
-            except CertificateUnavailable as exc:
-                raise Rejected(503, "signing certificate unavailable; retry later") from exc
+                pem = self.fetch_certificate(url)  # CertificateUnavailable: 503, SNS retries
             except LookupError as exc:
                 raise Rejected(401, "unknown signing certificate") from exc
             try:
@@ -289,5 +325,5 @@ def build(
         confirm=(confirm or ThreadedConfirmer()) if auto_confirm else None,
         replay_window_s=replay_window_s(config, REPLAY_WINDOW_S),
         dedup_horizon_s=dedup_horizon_s(config, DEDUP_HORIZON_S),
-        may_block=isinstance(fetch_certificate, HttpsCertificateFetcher),
+        fetches=isinstance(fetch_certificate, HttpsCertificateFetcher),
     )

@@ -24,6 +24,7 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_wind
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     bad_signature,
     check_timestamp,
     hmac_digest,
@@ -85,7 +86,7 @@ def _signatures(header: str) -> tuple[list[bytes], list[bytes]]:
 
 
 @dataclass(frozen=True)
-class StandardWebhookVerifier:
+class StandardWebhookVerifier(OnLoop):
     ring: SecretRing
     replay_window_s: int = REPLAY_WINDOW_S
     sends_json: bool = True

@@ -13,6 +13,7 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_wind
 from reflex_ingress.sources.request import Rejected, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     bad_signature,
     check_timestamp,
     first_match,
@@ -44,7 +45,7 @@ def _parse(header: str) -> tuple[str | None, list[bytes]]:
 
 
 @dataclass(frozen=True)
-class StripeVerifier:
+class StripeVerifier(OnLoop):
     ring: SecretRing
     replay_window_s: int = REPLAY_WINDOW_S
     sends_json: bool = True

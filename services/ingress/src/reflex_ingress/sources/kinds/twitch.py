@@ -17,6 +17,7 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_wind
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     bad_signature,
     check_age,
     first_match,
@@ -45,7 +46,7 @@ def parse_rfc3339(value: str) -> datetime:
 
 
 @dataclass(frozen=True)
-class TwitchVerifier:
+class TwitchVerifier(OnLoop):
     ring: SecretRing
     replay_window_s: int = REPLAY_WINDOW_S
     sends_json: bool = True

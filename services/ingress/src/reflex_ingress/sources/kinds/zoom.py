@@ -20,6 +20,7 @@ from reflex_ingress.sources.options import Options, dedup_horizon_s, replay_wind
 from reflex_ingress.sources.request import Rejected, Reply, Verified, WebhookRequest
 from reflex_ingress.sources.secrets import SecretRing
 from reflex_ingress.sources.verifier import (
+    OnLoop,
     hmac_digest,
     json_object,
     require_method,
@@ -34,7 +35,7 @@ URL_VALIDATION = "endpoint.url_validation"
 
 
 @dataclass(frozen=True)
-class ZoomVerifier:
+class ZoomVerifier(OnLoop):
     ring: SecretRing
     replay_window_s: int = REPLAY_WINDOW_S
     sends_json: bool = True
