@@ -25,35 +25,28 @@ to run the tests of several packages against one pair of servers.
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import os
 import shlex
 import signal
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO
 
-from reflex_common.testing.servers import MissingBinaryError, postgres_server, redis_server
+from reflex_common.testing import MissingBinaryError, postgres_server, redis_server
+from reflex_common.testing.children import Child, NotReady, RestartPolicy, Supervised, stop_all, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = REPO_ROOT / ".run"
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 25.0
-BACKOFF_INITIAL_S = 1.0
-BACKOFF_MAX_S = 30.0
 MAX_CRASHES = 5
 CRASH_WINDOW_S = 60
 POLL_INTERVAL_S = 0.1
-TAIL_LINES = 30
 DEMO_SECRET_VAR = "DEMO_WEBHOOK_SECRET"
 DEMO_SOURCES_YAML = """\
 sources:
@@ -117,6 +110,9 @@ class StopRequest:
     def requested(self) -> bool:
         return self.signal_name is not None
 
+    def is_set(self) -> bool:
+        return self.requested
+
     def install(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._handle)
@@ -124,68 +120,6 @@ class StopRequest:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signal_name is None:
             self.signal_name = signal.Signals(signum).name
-
-
-class Child:
-    """One service process in its own session (a terminal Ctrl-C reaches only us, and we decide the
-    order of shutdown), its output pumped to the console by a thread, its last lines kept."""
-
-    def __init__(self, service: Service, index: int, env: dict[str, str], console: Console) -> None:
-        self.service = service
-        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        self._console = console
-        self._index = index
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", service.module],
-            env=env,
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        console.say(f"run_pipeline: {service.name} started (pid {self.proc.pid}, health port {service.health_port})")
-        self._reader = threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True)
-        self._reader.start()
-
-    @property
-    def name(self) -> str:
-        return self.service.name
-
-    def _pump(self, stream: IO[bytes]) -> None:
-        with stream:
-            for raw in stream:
-                line = raw.decode(errors="replace").rstrip("\r\n")
-                self.tail.append(line)
-                self._console.prefixed(self.name, self._index, line)
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def terminate(self) -> None:
-        if self.alive:
-            self.proc.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        """SIGKILL the child's whole process group, then reap it."""
-        if self.alive:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def finish_output(self) -> None:
-        """Wait (briefly) until everything the child wrote has been printed."""
-        self._reader.join(timeout=2)
-
-    def report_exit(self) -> None:
-        self.finish_output()
-        code = self.proc.returncode
-        how = f"code {code}" if code >= 0 else f"code {code} ({signal.Signals(-code).name})"
-        self._console.say(f"run_pipeline: {self.name} exited with {how}; last lines:")
-        for line in self.tail:
-            self._console.say(f"    {line}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -231,75 +165,23 @@ def plan_services() -> list[Service]:
     return [Service(name, module, base + i) for i, (name, module) in enumerate(SERVICE_MODULES)]
 
 
-@dataclass(frozen=True, slots=True)
-class RestartPolicy:
-    """Restart with exponential backoff; the max_crashes-th exit within window_s gives up."""
-
-    max_crashes: int = MAX_CRASHES
-    window_s: float = CRASH_WINDOW_S
-    backoff_initial_s: float = BACKOFF_INITIAL_S
-    backoff_max_s: float = BACKOFF_MAX_S
-
-    @classmethod
-    def from_env(cls) -> RestartPolicy:
-        window_s = float(env_int("CRASH_WINDOW_S", CRASH_WINDOW_S))
-        return cls(max_crashes=max(1, env_int("MAX_CRASHES", MAX_CRASHES)), window_s=window_s)
-
-    def backoff_s(self, recent_crashes: int) -> float:
-        """The wait before the next start after `recent_crashes` exits within the window (>= 1)."""
-        return float(min(self.backoff_max_s, self.backoff_initial_s * 2 ** (recent_crashes - 1)))
+def restart_policy() -> RestartPolicy:
+    return RestartPolicy(
+        max_crashes=max(1, env_int("MAX_CRASHES", MAX_CRASHES)), window_s=env_int("CRASH_WINDOW_S", CRASH_WINDOW_S)
+    )
 
 
-class Supervised:
-    """One service kept running: restarted after a backoff whenever it exits on its own."""
-
-    def __init__(
-        self, service: Service, index: int, env: dict[str, str], console: Console, policy: RestartPolicy
-    ) -> None:
-        self.service = service
-        self._index = index
-        self._env = env
-        self._console = console
-        self._policy = policy
-        self._crashes: collections.deque[float] = collections.deque()
-        self._restart_at: float | None = None
-        self.gave_up = False
-        self.child = self._start()
-
-    @property
-    def name(self) -> str:
-        return self.service.name
-
-    def _start(self) -> Child:
-        return Child(self.service, self._index, self._env, self._console)
-
-    def check(self, now: float) -> None:
-        """Notice an exit (report it, schedule the restart or give up) or restart when the wait is over."""
-        if self.gave_up or self.child.alive:
-            return
-        if self._restart_at is None:
-            self.child.report_exit()
-            self._crashes.append(now)
-            while self._crashes and self._crashes[0] <= now - self._policy.window_s:
-                self._crashes.popleft()
-            recent = len(self._crashes)
-            if recent >= self._policy.max_crashes:
-                self.gave_up = True
-                self._console.say(
-                    f"run_pipeline: {self.name} exited {recent} times within {self._policy.window_s:.0f} s "
-                    f"(MAX_CRASHES={self._policy.max_crashes}, CRASH_WINDOW_S={self._policy.window_s:.0f}): "
-                    "giving up on it; stopping the pipeline"
-                )
-                return
-            delay = self._policy.backoff_s(recent)
-            self._restart_at = now + delay
-            self._console.say(
-                f"run_pipeline: restarting {self.name} in {delay:.0f} s "
-                f"(exit {recent} within {self._policy.window_s:.0f} s; exit {self._policy.max_crashes} gives up)"
-            )
-        elif now >= self._restart_at:
-            self._restart_at = None
-            self.child = self._start()
+def start_service(service: Service, index: int, env: dict[str, str], console: Console) -> Child:
+    """The service as a child process, its output on the console prefixed with its name."""
+    child = Child(
+        service.name,
+        [sys.executable, "-m", service.module],
+        env=env,
+        cwd=REPO_ROOT,
+        on_line=lambda line: console.prefixed(service.name, index, line),
+    )
+    console.say(f"run_pipeline: {service.name} started (pid {child.pid}, health port {service.health_port})")
+    return child
 
 
 def sources_file() -> tuple[Path, bool]:
@@ -332,47 +214,11 @@ def service_env(service: Service, redis_url: str, database_url: str, sources: Pa
     return env
 
 
-def ingress_ready(url: str) -> bool:
-    """Whether GET `url` answers 200 (proxies ignored: this is our own loopback)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=1) as response:
-            return int(response.status) == 200
-    except urllib.error.HTTPError as error:
-        error.close()
-        return False
-    except (OSError, ValueError):
-        return False
-
-
-def first_exited(children: list[Child]) -> Child | None:
-    return next((child for child in children if not child.alive), None)
-
-
 def ready_urls(services: list[Service]) -> list[str]:
     """Every service's readiness probe: the ingress's on its webhook port, the workers' on their health port."""
     return [
         f"http://127.0.0.1:{http_port() if s.module == 'reflex_ingress' else s.health_port}/readyz" for s in services
     ]
-
-
-def wait_until_ready(children: list[Child], urls: list[str], stop: StopRequest, console: Console) -> bool | None:
-    """True once every URL answers 200, False if a service died or time ran out, None on a stop."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    pending = list(urls)
-    while not stop.requested:
-        dead = first_exited(children)
-        if dead is not None:
-            dead.report_exit()
-            return False
-        pending = [url for url in pending if not ingress_ready(url)]
-        if not pending:
-            return True
-        if time.monotonic() >= deadline:
-            console.say(f"run_pipeline: {', '.join(pending)} did not answer 200 within {READY_TIMEOUT_S:.0f} s")
-            return False
-        time.sleep(POLL_INTERVAL_S)
-    return None
 
 
 def print_instructions(console: Console, database_url: str, custom_sources: bool) -> None:
@@ -404,31 +250,34 @@ def print_instructions(console: Console, database_url: str, custom_sources: bool
 
 def stop_children(children: list[Child], console: Console) -> None:
     """SIGTERM every child, SIGKILL those still running after STOP_GRACE_S, reap all."""
-    for child in children:
-        child.terminate()
-    deadline = time.monotonic() + STOP_GRACE_S
-    while any(child.alive for child in children) and time.monotonic() < deadline:
-        time.sleep(POLL_INTERVAL_S)
-    for child in children:
-        if child.alive:
-            console.say(f"run_pipeline: {child.name} still running after {STOP_GRACE_S:.0f} s: SIGKILL")
-            child.kill()
-        child.finish_output()
+
+    def say_kill(child: Child) -> None:
+        console.say(f"run_pipeline: {child.name} still running after {STOP_GRACE_S:.0f} s: SIGKILL")
+
+    stop_all(children, STOP_GRACE_S, on_kill=say_kill)
 
 
 def run_services(redis_url: str, database_url: str, stop: StopRequest, console: Console) -> int:
     sources, demo = sources_file()
     services = plan_services()
-    policy = RestartPolicy.from_env()
+    policy = restart_policy()
     supervised: list[Supervised] = []
+
+    def say(text: str) -> None:
+        console.say(f"run_pipeline: {text}")
+
     try:
         for index, service in enumerate(services):
             env = service_env(service, redis_url, database_url, sources)
-            supervised.append(Supervised(service, index, env, console, policy))
-        ready = wait_until_ready([s.child for s in supervised], ready_urls(services), stop, console)
-        if ready is None:
-            return 0
-        if not ready:
+            start = lambda s=service, i=index, e=env: start_service(s, i, e, console)  # noqa: E731
+            supervised.append(Supervised(service.name, start, policy, say))
+        try:
+            if not wait_ready(
+                ready_urls(services), [s.child for s in supervised], READY_TIMEOUT_S, stopped=stop.is_set
+            ):
+                return 0
+        except NotReady as error:
+            say(str(error))
             return 1
         print_instructions(console, database_url, custom_sources=not demo)
         while not stop.requested:
@@ -436,12 +285,16 @@ def run_services(redis_url: str, database_url: str, stop: StopRequest, console: 
             for one in supervised:
                 one.check(now)
                 if one.gave_up:
+                    say(
+                        f"stopping the pipeline (MAX_CRASHES={policy.max_crashes} exits within "
+                        f"CRASH_WINDOW_S={policy.window_s:.0f} s)"
+                    )
                     return 1
             time.sleep(POLL_INTERVAL_S)
         return 0
     finally:
         if stop.requested:
-            console.say(f"run_pipeline: {stop.signal_name}: stopping the services")
+            say(f"{stop.signal_name}: stopping the services")
         stop_children([s.child for s in supervised], console)
 
 

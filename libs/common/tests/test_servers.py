@@ -1,4 +1,5 @@
-"""Tests of reflex_common.testing.servers against real redis-server and postgres processes.
+"""Tests of reflex_common.testing (servers, processes, binaries, isolation) against real redis-server
+and postgres processes.
 
 The throwaway-process path is forced by calling start_*_process() directly, so these tests never
 touch the servers named by REDIS_URL / DATABASE_URL (except the pass-through tests, which only
@@ -24,12 +25,12 @@ from reflex_common.testing import (
     MissingBinaryError,
     PostgresProcess,
     RedisProcess,
+    binaries,
     delete_prefix,
     docker_available,
     postgres_server,
     redis_server,
     scratch_database,
-    servers,
     start_postgres_process,
     start_redis_process,
     unique_prefix,
@@ -279,8 +280,8 @@ def test_postgres_binaries_the_unprivileged_user_cannot_reach_are_copied_to_the_
     # A virtualenv under /root: the `postgres` user cannot traverse tmp_path (mode 0700, owned by root).
     tmp_path.chmod(0o700)
     hidden = tmp_path / "pginstall"
-    hidden.symlink_to(servers.find_postgres_bin_dir().parent)
-    monkeypatch.setattr(servers, "find_postgres_bin_dir", lambda: hidden / "bin")
+    hidden.symlink_to(binaries.find_postgres_bin_dir().parent)
+    monkeypatch.setattr(binaries, "find_postgres_bin_dir", lambda: hidden / "bin")
     with start_postgres_process() as server:
         assert server.bin_dir == server.base_dir / "pginstall" / "bin"
         with psycopg.connect(server.url) as conn:
@@ -290,7 +291,7 @@ def test_postgres_binaries_the_unprivileged_user_cannot_reach_are_copied_to_the_
 def test_missing_postgres_binaries_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("SERVER_BINARIES", "system")
-    monkeypatch.setattr(servers, "POSTGRES_LIB_GLOB", str(tmp_path / "*" / "bin"))
+    monkeypatch.setattr(binaries, "POSTGRES_LIB_GLOB", str(tmp_path / "*" / "bin"))
     with pytest.raises(MissingBinaryError) as info:
         start_postgres_process()
     message = str(info.value)
