@@ -31,8 +31,9 @@ lint: sync
 typecheck: sync
 	$(UV) run mypy libs/common/src services/*/src
 
+## bench: ingress, processor and end-to-end benchmarks; e.g. make bench BENCH_ARGS="--only e2e --processors 2"
 bench: sync
-	$(UV) run python scripts/bench.py
+	$(UV) run python scripts/bench.py $(BENCH_ARGS)
 
 ## images: one image per service, built from the repo root (needs a Docker engine)
 images:

