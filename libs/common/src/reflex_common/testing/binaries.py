@@ -139,9 +139,12 @@ def find_psql() -> str:
     return str(beside) if beside.is_file() else "psql"
 
 
-def _runs(command: list[str]) -> bool:
+def _runs(command: list[str], **popen_kwargs: Any) -> bool:
+    """Whether `command` runs and exits 0."""
     try:
-        result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=10, check=False)
+        result = subprocess.run(
+            command, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S, check=False, **popen_kwargs
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0
@@ -158,18 +161,7 @@ def _system_postgres_bin_dir() -> Path | None:
 
 def runnable_by(run_as: RunAs, binary: Path) -> bool:
     """Whether `run_as` can execute `binary` (a wheel under /root is not reachable for `postgres`)."""
-    try:
-        result = subprocess.run(
-            [str(binary), "--version"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=PROBE_TIMEOUT_S,
-            check=False,
-            **run_as.popen_kwargs(),
-        )
-    except OSError:
-        return False
-    return result.returncode == 0
+    return _runs([str(binary), "--version"], **run_as.popen_kwargs())
 
 
 def _version_key(bin_dir: Path) -> tuple[int, ...]:
