@@ -8,13 +8,16 @@
   HTTP_PORT, default 8080), processor, metrics, anomaly; PROCESSOR_REPLICAS=N and
   METRIC_WORKER_REPLICAS=N run N of those (processor-1 ... processor-N, each its own consumer in the
   group). Health ports: HEALTH_PORT_BASE (default 9091) and the next ones, in that order.
-* Once every service answers /readyz, it prints a curl line that sends a signed demo event and a psql
-  line to look at the stored events. A service that exits before that stops everything (exit code 1):
-  a start-up failure is a configuration error, and restarting it would not help.
+* A port in use (HTTP_PORT or a health port) stops it before anything starts, in one line naming the
+  variable that moves it.
+* Once every service answers /readyz, it prints each one's /metrics URL, a curl line that sends a demo
+  event, a `reflexctl send` line, and an export line for reflexctl and psql (demo_source.py; the demo
+  secret is referenced, never printed). A service that exits before that stops everything (exit code
+  1): a start-up failure is a configuration error, and restarting it would not help.
 * Supervision, as Kubernetes restarts a pod: a service that exits on its own afterwards is restarted
   after a backoff (1 s, doubled for each further exit within CRASH_WINDOW_S, at most 30 s), its exit
-  code and its last lines printed. Its consumer name stays, so it drains its own pending entries
-  first. The MAX_CRASHES-th exit (default 5) within CRASH_WINDOW_S (default 60) gives up on it: the
+  code printed (its output is on the console already). Its consumer name stays, so it drains its own
+  pending entries first. The MAX_CRASHES-th exit (default 5) within CRASH_WINDOW_S (default 60) gives up on it: the
   whole pipeline is stopped, exit code 1.
 * Ctrl-C / SIGTERM / SIGHUP: SIGTERM to every service, SIGKILL after 25 s, then the throwaway servers
   are stopped and removed; exit code 0.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import shlex
 import signal
@@ -299,7 +303,7 @@ def run_services(
     try:
         for index, service in enumerate(services):
             env = service_env(service, redis_url, database_url, sources)
-            start = lambda s=service, i=index, e=env: start_service(s, i, e, console)  # noqa: E731
+            start = functools.partial(start_service, service, index, env, console)
             supervised.append(Supervised(service.name, start, policy, say, show_tail=False))
         try:
             if not wait_ready(
@@ -307,8 +311,10 @@ def run_services(
             ):
                 return 0
         except NotReady as error:
-            # The child's output is on the console already: one line, not its last lines again.
-            say(str(error).splitlines()[0].removesuffix("; last lines:") + " before it was ready (its output is above)")
+            if error.child is None:
+                say(str(error))
+            else:  # its output is on the console already: one line, not its last lines again
+                say(f"{error.child.name} exited with {error.child.exit_description()} before it was ready")
             return 1
         print_instructions(console, services, secret, not demo, redis_url, database_url)
         while not stop.requested:

@@ -309,3 +309,16 @@ def test_a_taken_port_is_one_line_naming_the_variable_that_moves_it(taken: str, 
             f"health ports ({port}-{port + 3})"
         )
     assert run.lines == [expected]
+
+
+@pytest.mark.timeout(120)
+def test_a_service_that_fails_at_start_stops_make_run_in_one_line_without_restarts(
+    launcher_env: dict[str, str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "sources.yaml"
+    broken.write_text("sources:\n  - name: x\n    kind: no-such-kind\n")
+    run = Launcher({**launcher_env, "SOURCES_FILE": str(broken)}, tmp_path / "launcher.log")
+    assert run.child.wait(90) == 1
+    assert run.stop() == 1
+    assert sum("run_pipeline: ingress exited with code 2 before it was ready" == line for line in run.lines) == 1
+    assert not any("restarting" in line for line in run.lines)

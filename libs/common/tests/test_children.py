@@ -94,8 +94,9 @@ def test_stop_all_terminates_together_and_kills_what_ignores_sigterm() -> None:
 
 def test_wait_ready_names_the_child_that_exited_with_its_last_lines() -> None:
     child = Child("broken", python("import sys; print('port 8080 in use'); sys.exit(2)"), on_line=lambda _: None)
-    with pytest.raises(NotReady, match=r"broken exited with code 2; last lines:\nport 8080 in use"):
+    with pytest.raises(NotReady, match=r"broken exited with code 2; last lines:\nport 8080 in use") as info:
         wait_ready([f"http://127.0.0.1:{free_port()}/readyz"], [child], 30)
+    assert info.value.child is child
 
 
 def test_wait_ready_is_true_once_every_url_answers_and_false_when_stopped() -> None:

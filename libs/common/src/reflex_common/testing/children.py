@@ -184,7 +184,12 @@ def http_ok(url: str, timeout_s: float = 1.0) -> bool:
 
 
 class NotReady(RuntimeError):
-    """A child exited before every URL answered 200, or time ran out; the message says which and why."""
+    """A child exited before every URL answered 200 (`child`), or time ran out (`child` is None); the
+    message says which and why."""
+
+    def __init__(self, message: str, child: Child | None = None) -> None:
+        super().__init__(message)
+        self.child = child
 
 
 def wait_ready(
@@ -204,7 +209,8 @@ def wait_ready(
         for child in children:
             if not child.alive:
                 child.finish_output()
-                raise NotReady(f"{child.name} exited with {child.exit_description()}; last lines:\n{child.tail()}")
+                message = f"{child.name} exited with {child.exit_description()}; last lines:\n{child.tail()}"
+                raise NotReady(message, child)
         pending = [url for url in pending if not http_ok(url)]
         if not pending:
             return True
