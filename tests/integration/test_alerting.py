@@ -23,9 +23,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from pipeline import github_headers, ingress_app
-from reflex_common.testing import MissingBinaryError, free_port
+from reflex_common.testing import Child, MissingBinaryError, free_port
 from reflex_common.testing.alertmanager import AlertmanagerProcess, start_alertmanager_process
-from workers import WorkerProcess
+from workers import start_worker
 
 WINDOW_S = 2
 EVENTS_PER_WINDOW = 5
@@ -77,14 +77,12 @@ def alertmanager(receiver: Receiver) -> Any:
         yield process
 
 
-async def eventually(
-    condition: Callable[[], Awaitable[bool]], timeout_s: float, what: str, *procs: WorkerProcess
-) -> None:
+async def eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float, what: str, *procs: Child) -> None:
     deadline = time.monotonic() + timeout_s
     while not await condition():
         for p in procs:
-            if p.proc.poll() is not None:
-                raise AssertionError(f"{p.module} exited with {p.proc.returncode} waiting for {what}:\n{p.tail()}")
+            if not p.alive:
+                raise AssertionError(f"{p.name} exited with {p.returncode} waiting for {what}:\n{p.tail()}")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}\n" + "\n---\n".join(p.tail() for p in procs))
         await asyncio.sleep(0.1)
@@ -124,7 +122,7 @@ async def test_a_silent_source_fires_in_alertmanager_and_resolves_when_traffic_r
         "ALERT_RETRY_MAX_S": "1",
     }
     workers = [
-        WorkerProcess(module, {**env, "CONSUMER_NAME": name}, tmp_path / f"{name}.log")
+        start_worker(module, {**env, "CONSUMER_NAME": name}, tmp_path / f"{name}.log")
         for module, name in (("reflex_processor", "p1"), ("reflex_metrics", "m1"), ("reflex_anomaly", "a1"))
     ]
     sending = asyncio.Event()
@@ -206,7 +204,7 @@ async def test_a_silent_source_fires_in_alertmanager_and_resolves_when_traffic_r
                 if not isinstance(ended, asyncio.CancelledError):
                     raise AssertionError(f"the traffic stopped early: {ended!r}")
     finally:
-        codes = [w.terminate() for w in workers]
+        codes = [w.stop(30) for w in workers]
     assert codes == [0, 0, 0]
     # One incident per series and kind, each opened once and recovered; no spike or drop on the way.
     assert await incidents() == [("*", "silence", "recovered"), ("push", "silence", "recovered")]

@@ -14,7 +14,7 @@ import redis
 from reflex_common.ids import new_event_id
 from reflex_common.keys import METRICS_GROUP, PROCESSOR_GROUP, Keys
 from reflex_common.schemas import RawEvent
-from workers import WorkerProcess, wait_until
+from workers import start_worker, wait_until
 
 N = 5000
 TYPES = ["push", "issues", "pull_request", "release"]
@@ -62,24 +62,24 @@ def test_kill9_of_processor_and_metric_worker_loses_nothing_and_counts_once(
         "LOG_LEVEL": "warning",
         "CLOSE_INTERVAL_S": "3600",
     }
-    processor = WorkerProcess("reflex_processor", {**env, "CONSUMER_NAME": "p1"}, tmp_path / "p1.log")
-    metrics = WorkerProcess("reflex_metrics", {**env, "CONSUMER_NAME": "m1"}, tmp_path / "m1.log")
+    processor = start_worker("reflex_processor", {**env, "CONSUMER_NAME": "p1"}, tmp_path / "p1.log")
+    metrics = start_worker("reflex_metrics", {**env, "CONSUMER_NAME": "m1"}, tmp_path / "m1.log")
     events = lambda: scalar(migrated_db, "SELECT count(*) FROM events")  # noqa: E731
     counted = lambda: scalar(migrated_db, "SELECT count(*) FROM metric_counted")  # noqa: E731
 
     wait_until(lambda: events() >= 500, 60, "the processor to store 500 events", processor, metrics)
-    processor.kill9()
+    processor.kill()
     wait_until(lambda: counted() >= 300, 60, "the metric-worker to count 300 events", metrics)
-    metrics.kill9()
+    metrics.kill()
     assert events() < N, "the processor finished before it could be killed mid-stream"
 
     # The processor comes back as a new pod (its old pending entries are reclaimed with XAUTOCLAIM);
     # the metric-worker under its old name (it drains its own pending entries first).
-    processor = WorkerProcess("reflex_processor", {**env, "CONSUMER_NAME": "p2"}, tmp_path / "p2.log")
-    metrics = WorkerProcess("reflex_metrics", {**env, "CONSUMER_NAME": "m1"}, tmp_path / "m1b.log")
+    processor = start_worker("reflex_processor", {**env, "CONSUMER_NAME": "p2"}, tmp_path / "p2.log")
+    metrics = start_worker("reflex_metrics", {**env, "CONSUMER_NAME": "m1"}, tmp_path / "m1b.log")
     wait_until(lambda: events() == N and counted() == N, 120, "every event stored and counted", processor, metrics)
-    assert processor.terminate() == 0
-    assert metrics.terminate() == 0
+    assert processor.stop(30) == 0
+    assert metrics.stop(30) == 0
 
     assert events() == N
     assert scalar(migrated_db, "SELECT count(DISTINCT delivery_key) FROM events") == N

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from pipeline import SECRET, github_headers
-from reflex_common.testing import free_port
-from workers import WorkerProcess
+from reflex_common.testing import Child, free_port
+from workers import start_worker
 
 SERVICES = ("ingress", "event-processor", "metric-worker", "anomaly-detector")
 MODULES = {
@@ -83,11 +83,12 @@ class Scrape:
 
 @dataclass
 class LiveServices:
-    processes: dict[str, WorkerProcess]
+    processes: dict[str, Child]
+    health_ports: dict[str, int]
     http_port: int
 
     def url(self, service: str, path: str) -> str:
-        return f"http://127.0.0.1:{self.processes[service].health_port}{path}"
+        return f"http://127.0.0.1:{self.health_ports[service]}{path}"
 
     def scrape(self, service: str) -> Scrape:
         status, body = http("GET", self.url(service, "/metrics"))
@@ -103,8 +104,8 @@ class LiveServices:
         deadline = time.monotonic() + timeout_s
         while True:
             for process in self.processes.values():
-                if process.proc.poll() is not None:
-                    raise AssertionError(f"{process.module} exited while waiting for {what}:\n{process.tail()}")
+                if not process.alive:
+                    raise AssertionError(f"{process.name} exited while waiting for {what}:\n{process.tail()}")
             with contextlib.suppress(OSError):
                 if condition():
                     return
@@ -139,16 +140,22 @@ def live_services(
         "metric-worker": {"WINDOW_S": "1", "LATENESS_S": "0", "CLOSE_INTERVAL_S": "0.2"},
         "anomaly-detector": {"MIN_HISTORY": "3"},
     }
-    processes: dict[str, WorkerProcess] = {}
+    processes: dict[str, Child] = {}
+    health_ports = {service: free_port() for service in only}
     try:
         for service in only:
-            env = {**common, **extra.get(service, {}), "CONSUMER_NAME": service}
-            processes[service] = WorkerProcess(MODULES[service], env, workdir / f"{service}.log")
-        live = LiveServices(processes, http_port)
+            env = {
+                **common,
+                **extra.get(service, {}),
+                "CONSUMER_NAME": service,
+                "HEALTH_PORT": str(health_ports[service]),
+            }
+            processes[service] = start_worker(MODULES[service], env, workdir / f"{service}.log")
+        live = LiveServices(processes, health_ports, http_port)
         for service in only:
             live.wait_until(lambda s=service: live.ready(s), 60, f"{service} to be ready")  # type: ignore[misc]
         yield live
     finally:
         for process in processes.values():
-            if process.proc.poll() is None:
-                process.terminate()
+            if process.alive:
+                process.stop(30)

