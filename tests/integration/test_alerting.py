@@ -23,7 +23,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from pipeline import github_headers, ingress_app
-from reflex_common.testing import Child, MissingBinaryError, free_port
+from reflex_common.testing import MissingBinaryError, free_port
+from reflex_common.testing.children import Child
 from reflex_common.testing.alertmanager import AlertmanagerProcess, start_alertmanager_process
 from workers import start_worker
 

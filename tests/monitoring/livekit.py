@@ -16,7 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from pipeline import SECRET, github_headers
-from reflex_common.testing import Child, free_port
+from reflex_common.testing import free_port
+from reflex_common.testing.children import Child
 from workers import start_worker
 
 SERVICES = ("ingress", "event-processor", "metric-worker", "anomaly-detector")
