@@ -162,6 +162,7 @@ async def test_the_closer_pauses_while_the_windows_stream_backlog_is_over_its_bo
             lateness_s=5,
             max_windows_per_pass=100,
             tracer=TracerProvider().get_tracer("t"),
+            metrics=MetricWorkerMetrics(CollectorRegistry()),
             backpressure=backlog,
         )
         await add(migrated_db, [(eid(1), "s", "push", T0)])

@@ -119,6 +119,10 @@ class TwilioVerifier:
                 raise Rejected(401, "body does not match bodySHA256")
         elif request.method.upper() == "POST" and is_form(request):
             params = parse_form(request.body, self.max_form_params)
+            if any(not name for name, _ in params):
+                # Twilio never sends one, and a nameless empty pair ("=") adds nothing to what is
+                # signed: accepting it would let the body change under a valid signature.
+                raise Rejected(400, "a form parameter has no name")
         elif request.body:
             # A body outside both schemes would not be covered by the signature.
             raise Rejected(401, "body is neither form-encoded nor covered by bodySHA256")
