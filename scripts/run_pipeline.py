@@ -51,6 +51,7 @@ from reflex_common.testing.children import Child, NotReady, RestartPolicy, Super
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = REPO_ROOT / ".run"
+RUN_ENV = RUN_DIR / "env"
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 25.0
 MAX_CRASHES = 5
@@ -316,6 +317,7 @@ def run_services(
             else:  # its output is on the console already: one line, not its last lines again
                 say(f"{error.child.name} exited with {error.child.exit_description()} before it was ready")
             return 1
+        write_run_env(redis_url, database_url)
         print_instructions(console, services, secret, not demo, redis_url, database_url)
         while not stop.requested:
             now = time.monotonic()
@@ -333,6 +335,19 @@ def run_services(
         if stop.requested:
             say(f"{stop.signal_name}: stopping the services")
         stop_children([s.child for s in supervised], console)
+        RUN_ENV.unlink(missing_ok=True)  # the servers it named are going away
+
+
+def write_run_env(redis_url: str, database_url: str) -> None:
+    """`.run/env` for reflexctl (tools/reflexctl runenv.py): it finds this pipeline from anywhere in the
+    repository without anything exported by hand. Only addresses, never a secret."""
+    values = {
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": database_url,
+        "KEY_PREFIX": os.environ.get("KEY_PREFIX", "reflex"),
+    }
+    RUN_DIR.mkdir(exist_ok=True)
+    RUN_ENV.write_text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in values.items()))
 
 
 def wait_for_stop(stop: StopRequest) -> None:

@@ -322,3 +322,23 @@ def test_a_service_that_fails_at_start_stops_make_run_in_one_line_without_restar
     assert run.stop() == 1
     assert sum("run_pipeline: ingress exited with code 2 before it was ready" == line for line in run.lines) == 1
     assert not any("restarting" in line for line in run.lines)
+
+
+@pytest.mark.timeout(180)
+def test_reflexctl_finds_the_pipeline_make_run_started_with_nothing_exported(
+    launcher: Launcher, launcher_env: dict[str, str]
+) -> None:
+    launcher.wait_for(r"Ctrl-C stops everything", READY_S)
+    repo = Path(__file__).resolve().parents[2]
+    run_env = repo / ".run" / "env"
+    text = run_env.read_text()
+    assert launcher_env["REDIS_URL"] in text and launcher_env["KEY_PREFIX"] in text
+    assert launcher_env["DEMO_WEBHOOK_SECRET"] not in text  # addresses only, never a secret
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "KEY_PREFIX")}
+    status = subprocess.run(
+        [sys.executable, "-m", "reflexctl", "status"], cwd=repo / "docs", env=env, capture_output=True, timeout=60
+    )
+    assert status.returncode == 0, status.stderr.decode()
+    assert Keys(launcher_env["KEY_PREFIX"]).raw_stream in status.stdout.decode()
+    assert launcher.stop() == 0
+    assert not run_env.exists()  # the servers it named are gone
