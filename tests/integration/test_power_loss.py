@@ -26,10 +26,23 @@ from valkey_servers import start_valkey_process, valkey_binary
 from reflex_common.testing import free_port
 from reflex_ingress.enqueuer import EnqueueFailed, Enqueuer
 
+
+def _strace() -> str | None:
+    """strace from PATH, else installed from Debian's package when we are root (as CI is) — the way the
+    deploy and monitoring tests fetch their tools; None where it cannot be had."""
+    if shutil.which("strace") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        install = ["apt-get", "install", "-y", "-qq", "strace"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(install, capture_output=True, timeout=300, check=False, env=env).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300, check=False, env=env)
+            subprocess.run(install, capture_output=True, timeout=300, check=False, env=env)
+    return shutil.which("strace")
+
+
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.timeout(180),
-    pytest.mark.skipif(shutil.which("strace") is None, reason="the model needs strace (apt-get install strace)"),
+    pytest.mark.timeout(420),
+    pytest.mark.skipif(_strace() is None, reason="the model needs strace (apt-get install strace)"),
 ]
 
 AOF_OPTIONS = ["--auto-aof-rewrite-percentage", "0", "--appenddirname", "aof"]
