@@ -13,8 +13,8 @@ detection), written anew for a streaming, persisted detector:
   and is "surprised" when the whole context is new; novelty = surprised / speaking;
 - a `Bank` averages `grids` grids offset from each other by a fraction of a bin (one grid's alignment
   is brittle) and scales novelty by 1 − its own novelty rate (an EMA);
-- `ContextModel` runs a fast bank on every window and a slow one on means of `block` windows, and scores
-  the larger of the two.
+- `ContextModel` runs a fast bank on every window, bounded by a day-aware bank (contexts tagged by the
+  part of the day), and slow banks on means of `blocks` windows, and scores the largest.
 
 State is JSON: plain numbers, lists and strings."""
 
@@ -35,7 +35,8 @@ class ContextConfig:
     capacity: int = 1000  # contexts kept per grid
     rate_windows: float = 200.0  # time constant of the novelty-rate EMA
     initial_rate: float = 0.5  # a new series is assumed novel half the time
-    block: int = 24  # windows per value of the slow bank
+    blocks: tuple[int, ...] = (24, 96)  # windows per value of each slow bank
+    day_part_hours: int = 6  # the day-aware bank's contexts are tagged by the part of the day (UTC)
 
 
 def _key(states: tuple[int, ...] | list[int]) -> str:
@@ -75,7 +76,8 @@ class Grid:
         self.width *= 2
         merged: OrderedDict[str, int] = OrderedDict()
         for key, count in self.seen.items():
-            coarse = _key([int(b) // 2 for b in key.split(",")])
+            tag, bar, states = key.rpartition("|")
+            coarse = tag + bar + _key([int(b) // 2 for b in states.split(",")])
             merged[coarse] = merged.get(coarse, 0) + count
         self.seen = merged
         self.recent = [b // 2 for b in self.recent]
@@ -94,7 +96,8 @@ class Grid:
         self.seen.move_to_end(key)
         return count
 
-    def novelty(self, value: float) -> float:
+    def novelty(self, value: float, tag: str = "") -> float:
+        """Novelty of this value in its context; a `tag` ("3|") keeps these contexts apart from others."""
         b = math.floor((value - self.lo) / self.width)
         self.bmin, self.bmax = min(self.bmin, b), max(self.bmax, b)
         while self.bmax - self.bmin >= 2 * self._c.bins:
@@ -103,12 +106,12 @@ class Grid:
         self.recent.append(b)
         del self.recent[: -self._c.order]
         h, n = self.recent, len(self.recent)
-        speaking, surprised = 1, int(self._see(_key((b,))) == 0)
+        speaking, surprised = 1, int(self._see(tag + _key((b,))) == 0)
         for k in range(2, n + 1):
-            if self.seen.get(_key(h[n - k : n - 1]), 0) <= 1:
+            if self.seen.get(tag + _key(h[n - k : n - 1]), 0) <= 1:
                 break  # its prefix is not yet familiar: this order has nothing to say
             speaking += 1
-            surprised += int(self._see(_key(h[n - k :])) == 0)
+            surprised += int(self._see(tag + _key(h[n - k :])) == 0)
         return surprised / speaking
 
 
@@ -133,40 +136,54 @@ class Bank:
             "rate": self.rate,
         }
 
-    def score(self, value: float) -> float | None:
+    def start(self, lo: float, hi: float) -> None:
+        """Take the range [lo, hi] (learned here or given by another bank) and replay what was kept."""
+        for grid in self.grids:
+            grid.start(lo, hi)
+            for v in self.learning:
+                grid.novelty(v)
+        self.learning, self.ready = [], True
+
+    def score(self, value: float, tag: str = "") -> float | None:
         """Novelty in [0, 1] of this value in its context, or None while the bank is still learning."""
         if not self.ready:
             self.learning.append(value)
-            if len(self.learning) < self._c.learn_windows:
-                return None
-            lo, hi = min(self.learning), max(self.learning)
-            for grid in self.grids:
-                grid.start(lo, hi)
-                for v in self.learning:
-                    grid.novelty(v)
-            self.learning, self.ready = [], True
+            if len(self.learning) >= self._c.learn_windows:
+                self.start(min(self.learning), max(self.learning))
             return None
-        novelty = sum(g.novelty(value) for g in self.grids) / len(self.grids)
+        novelty = sum(g.novelty(value, tag) for g in self.grids) / len(self.grids)
         rate = self.rate
         self.rate += (novelty - rate) / self._tau
         return novelty * (1.0 - rate)
 
 
 class ContextModel:
-    """The novelty score of each window of one series: the larger of a fast and a slow bank's."""
+    """The novelty score of each window of one series.
+
+    A fast bank sees every window; a day-aware bank sees them too, its contexts tagged by the part of
+    the day, and the fast novelty counts only as far as the day-aware one agrees (a pattern new to the
+    series but usual at this time of day is not news). Slow banks see means of `blocks` windows, on the
+    range the fast bank learned (so they speak after its first windows, not after 150 blocks). The
+    score is the largest of the fast (so bounded) and the slow banks'."""
 
     def __init__(self, config: ContextConfig, state: dict[str, Any] | None = None) -> None:
         self._c = config
         s = state or {}
         self.fast = Bank(config, config.rate_windows, s.get("fast"))
-        self.slow = Bank(config, max(config.rate_windows / config.block, 2.0), s.get("slow"))
-        self.block_sum: float = s.get("block_sum", 0.0)
-        self.block_n: int = s.get("block_n", 0)
+        self.daily = Bank(config, config.rate_windows, s.get("daily"))
+        slow_states = s.get("slow") or [None] * len(config.blocks)
+        self.slow = [
+            Bank(config, max(config.rate_windows / block, 2.0), st)
+            for block, st in zip(config.blocks, slow_states, strict=True)
+        ]
+        self.block_sum: list[float] = list(s.get("block_sum", [0.0] * len(config.blocks)))
+        self.block_n: list[int] = list(s.get("block_n", [0] * len(config.blocks)))
 
     def state(self) -> dict[str, Any]:
         return {
             "fast": self.fast.state(),
-            "slow": self.slow.state(),
+            "daily": self.daily.state(),
+            "slow": [b.state() for b in self.slow],
             "block_sum": self.block_sum,
             "block_n": self.block_n,
         }
@@ -175,13 +192,25 @@ class ContextModel:
     def ready(self) -> bool:
         return self.fast.ready
 
-    def score(self, value: float) -> float:
+    def score(self, value: float, hour: int = 0) -> float:
+        """`hour`: the window's hour of the day (UTC)."""
         slow = 0.0
-        self.block_sum += value
-        self.block_n += 1
-        if self.block_n == self._c.block:
-            s = self.slow.score(self.block_sum / self._c.block)
-            self.block_sum, self.block_n = 0.0, 0
-            slow = s or 0.0
+        for i, block in enumerate(self._c.blocks):
+            self.block_sum[i] += value
+            self.block_n[i] += 1
+            if self.block_n[i] == block:
+                s = self.slow[i].score(self.block_sum[i] / block)
+                self.block_sum[i], self.block_n[i] = 0.0, 0
+                slow = max(slow, s or 0.0)
+        if not self.fast.ready and len(self.fast.learning) == self._c.learn_windows - 1:
+            seen = [*self.fast.learning, value]  # the fast bank learns its range now: so do the others
+            for bank in (self.daily, *self.slow):
+                if not bank.ready:
+                    bank.start(min(seen), max(seen))
+        daily = self.daily.score(value, f"{hour // self._c.day_part_hours}|") if self.daily.ready else None
         fast = self.fast.score(value)
-        return 0.0 if fast is None else max(fast, slow)
+        if fast is None:
+            return 0.0
+        if daily is not None:
+            fast = min(fast, daily)
+        return max(fast, slow)

@@ -34,7 +34,7 @@ AnomalyKind = Literal["spike", "drop", "silence"]
 Direction = Literal["up", "down"]
 
 _MAD_TO_SIGMA = 1.4826
-_STATE_VERSION = 2
+_STATE_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ class DetectorConfig:
     # ... and a run of empty windows that a Poisson source at that level gives with probability below this.
     silence_p: float = 2e-4
     # Anomaly score at or above which a window is anomalous.
-    alert_score: float = 0.7
+    alert_score: float = 0.65
     # Windows after a spike or drop verdict in which no other is given (the score reads 0).
     refractory_windows: int = 100
     # Counts with Poisson-like noise: a spike or drop must be this unlikely at the expected rate.
@@ -174,7 +174,7 @@ class SeriesDetector:
             self.first_at_s = at_s
         hour = datetime.fromtimestamp(at_s, UTC).hour
         day_known = at_s - self.first_at_s >= 86_400
-        score = self.model.score(value)
+        score = self.model.score(value, hour)
         verdict: Verdict | None = None
         if self.rest > 0:
             self.rest -= 1
