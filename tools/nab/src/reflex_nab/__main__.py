@@ -24,7 +24,7 @@ _REPRODUCE = "relativeEntropy"
 _DEFAULT_ROOT = Path(__file__).resolve().parents[4] / ".." / "shared" / "nab"
 
 
-def _points(corpus: Corpus, series: list[Series], path_of: dict[str, Path], column: str) -> dict[str, list[Point]]:
+def _points(series: list[Series], path_of: dict[str, Path], column: str) -> dict[str, list[Point]]:
     out = {}
     for s in series:
         times, scores = scored_rows(path_of[s.name], column)
@@ -39,7 +39,7 @@ def _optimised(points: dict[str, list[Point]], n_windows: int, profile: Profile)
 
 def reproduce(corpus: Corpus, series: list[Series]) -> dict[str, float]:
     paths = {s.name: corpus.result_file(_REPRODUCE, s) for s in series}
-    points = _points(corpus, series, paths, "anomaly_score")
+    points = _points(series, paths, "anomaly_score")
     n = sum(len(s.windows) for s in series)
     return {name: _optimised(points, n, p)[1] for name, p in corpus.profiles().items()}
 
@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         rows, seconds = run_backtest(series, out_dir, max(1, args.jobs))
         paths = {s.name: out_dir / s.path.name for s in series}
-        scores = _points(corpus, series, paths, "anomaly_score")
-        alerts = _points(corpus, series, paths, "alert")
+        scores = _points(series, paths, "anomaly_score")
+        alerts = _points(series, paths, "alert")
     n = sum(len(s.windows) for s in series)
     table: dict[str, dict[str, float]] = {}
     print(
