@@ -21,18 +21,15 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
-from prometheus_client import CollectorRegistry
 
 from benchmarks.bodies import SOURCE_NAME, Variant
 from benchmarks.breakdown import Breakdown, Step, measure
-from reflex_common.telemetry import create_tracer_provider, records, unrecorded_traceparent
+from benchmarks.servers import ingress_app
+from reflex_common.telemetry import records, unrecorded_traceparent
 from reflex_ingress import handlers
-from reflex_ingress.app import create_app
 from reflex_ingress.enqueuer import Enqueued
 from reflex_ingress.keys import SOURCES, TRACEPARENT, TRACER
 from reflex_ingress.settings import IngressSettings
-from reflex_ingress.sources.config import load_sources
-from reflex_ingress.sources.registry import build_sources
 from reflex_ingress.sources.request import Verified, WebhookRequest
 
 
@@ -125,13 +122,7 @@ class IngressSteps:
 
 @contextlib.asynccontextmanager
 async def _running_app(settings: IngressSettings) -> AsyncIterator[web.Application]:
-    provider = create_tracer_provider("reflex-ingress")
-    app = create_app(
-        settings,
-        build_sources(load_sources(settings.sources_file)),
-        provider.get_tracer("reflex_ingress"),
-        CollectorRegistry(),
-    )
+    app, provider = ingress_app(settings)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()  # the cleanup contexts: Redis client, backlog monitor, enqueuer
     try:

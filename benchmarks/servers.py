@@ -33,30 +33,37 @@ def bare_app() -> Any:
     return app
 
 
+def ingress_app(settings: Any) -> tuple[Any, Any]:
+    """The ingress app as reflex_ingress.__main__ builds it, and its tracer provider (shut down by the caller)."""
+    from prometheus_client import CollectorRegistry
+
+    from reflex_common.telemetry import create_tracer_provider
+    from reflex_ingress.app import create_app
+    from reflex_ingress.sources.config import load_sources
+    from reflex_ingress.sources.registry import build_sources
+
+    provider = create_tracer_provider("reflex-ingress")
+    app = create_app(
+        settings,
+        build_sources(load_sources(settings.sources_file)),
+        provider.get_tracer("reflex_ingress"),
+        CollectorRegistry(),
+    )
+    return app, provider
+
+
 async def _serve(kind: str) -> None:
     """Serve one app exactly the way reflex_ingress.__main__ serves the ingress."""
     from aiohttp import web
 
     provider = None
     if kind == "ingress":
-        from prometheus_client import CollectorRegistry
-
         from reflex_common.logs import configure_logging
-        from reflex_common.telemetry import create_tracer_provider
-        from reflex_ingress.app import create_app
         from reflex_ingress.settings import IngressSettings
-        from reflex_ingress.sources.config import load_sources
-        from reflex_ingress.sources.registry import build_sources
 
         settings = IngressSettings()
         configure_logging(settings.log_level, service="ingress")
-        provider = create_tracer_provider("reflex-ingress")
-        app = create_app(
-            settings,
-            build_sources(load_sources(settings.sources_file)),
-            provider.get_tracer("reflex_ingress"),
-            CollectorRegistry(),
-        )
+        app, provider = ingress_app(settings)
     else:
         app = bare_app()
     host, port = os.environ.get("HTTP_HOST", "127.0.0.1"), int(os.environ["HTTP_PORT"])
