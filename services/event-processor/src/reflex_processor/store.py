@@ -1,26 +1,53 @@
-"""Writes domain events to Postgres idempotently: COPY into a staging table, then one
+"""Writes events to Postgres idempotently: binary COPY into a staging table, then one
 INSERT ... ON CONFLICT DO NOTHING. A redelivered entry (same event id) or a repeat of the sender's
 delivery key never makes a second row."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
-import orjson
 import psycopg
+from psycopg import postgres
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
-from reflex_common.schemas import DomainEvent
+from reflex_processor.event import StoredEvent
 
-_COLUMNS = "event_id, source, kind, type, occurred_at, received_at, delivery_key, entity, payload, stream_id"
+COLUMNS = "event_id, source, kind, type, occurred_at, received_at, delivery_key, entity, payload, stream_id"
+# The Postgres types of COLUMNS, for binary COPY (Postgres applies no cast to binary input).
+COLUMN_TYPES = ("uuid", "text", "text", "text", "timestamptz", "timestamptz", "text", "text", "jsonb", "text")
 
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS events_stage (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
 """
 
 
-def event_row(stream_id: str, e: DomainEvent) -> tuple[object, ...]:
-    """One `events` row, in _COLUMNS order, as COPY takes it."""
+class UuidTextDumper(Dumper):
+    """A uuid given as its text (event ids travel as text), in binary: its 16 bytes."""
+
+    format = Format.BINARY
+    oid = postgres.types["uuid"].oid
+
+    def dump(self, obj: str) -> bytes:
+        try:
+            return bytes.fromhex(obj.replace("-", ""))
+        except ValueError as exc:
+            raise psycopg.DataError(f"event id is not a uuid: {obj[:40]!r}") from exc
+
+
+class JsonbTextDumper(Dumper):
+    """A jsonb value given as its JSON text (bytes), in binary: version 1, then the text — the
+    server parses it, the client never does."""
+
+    format = Format.BINARY
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: bytes) -> bytes:
+        return b"\x01" + obj
+
+
+def event_row(stream_id: str, e: StoredEvent) -> tuple[object, ...]:
+    """One `events` row, in COLUMNS order, as the binary COPY takes it (see `copy_rows`)."""
     return (
         e.event_id,
         e.source,
@@ -30,21 +57,25 @@ def event_row(stream_id: str, e: DomainEvent) -> tuple[object, ...]:
         e.received_at,
         e.delivery_key,
         e.entity,
-        _payload_json(e.payload),
+        e.payload_json,
         stream_id,
     )
 
 
-def _payload_json(payload: object) -> str:
-    try:
-        return orjson.dumps(payload).decode()
-    except orjson.JSONEncodeError:
-        # Integers past 64 bits (kept exact by the adapters): the standard library writes them.
-        return json.dumps(payload, ensure_ascii=False)
+async def copy_rows(
+    cursor: psycopg.AsyncCursor[tuple[object, ...]], table: str, rows: Sequence[tuple[object, ...]]
+) -> None:
+    """Binary COPY of event_row()s into `table` (events or a table like it)."""
+    cursor.adapters.register_dumper(None, UuidTextDumper)
+    cursor.adapters.register_dumper(None, JsonbTextDumper)
+    async with cursor.copy(f"COPY {table} ({COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(COLUMN_TYPES)
+        for row in rows:
+            await copy.write_row(row)
 
 
 async def store_events(
-    conn: psycopg.AsyncConnection[tuple[object, ...]], events: Sequence[tuple[str, DomainEvent]]
+    conn: psycopg.AsyncConnection[tuple[object, ...]], events: Sequence[tuple[str, StoredEvent]]
 ) -> set[str]:
     """Insert (stream_id, event) pairs in the connection's open transaction. Returns the event ids
     that are in the table afterwards (inserted now or by an earlier delivery); the others were
@@ -52,11 +83,9 @@ async def store_events(
     if not events:
         return set()
     await conn.execute(_STAGE)
-    async with conn.cursor().copy(f"COPY events_stage ({_COLUMNS}) FROM STDIN") as copy:
-        for stream_id, e in events:
-            await copy.write_row(event_row(stream_id, e))
+    await copy_rows(conn.cursor(), "events_stage", [event_row(stream_id, e) for stream_id, e in events])
     inserted = await conn.execute(
-        f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM events_stage ORDER BY event_id "
+        f"INSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM events_stage ORDER BY event_id "
         "ON CONFLICT DO NOTHING RETURNING event_id::text"
     )
     stored = {str(row[0]) for row in await inserted.fetchall()}

@@ -8,6 +8,7 @@ from typing import Any
 from reflex_common.schemas import RawEvent
 from reflex_processor.adapters.base import (
     Normalized,
+    as_received,
     dig,
     dotted,
     from_iso,
@@ -42,7 +43,7 @@ _TIME_FIELDS = (
 
 
 def normalize(raw: RawEvent) -> Normalized:
-    body = parse_body(raw)
+    body = received = parse_body(raw)
     if isinstance(body, dict) and isinstance(body.get("payload"), str) and len(body) == 1:
         body = parse_json(body["payload"])  # a webhook set to application/x-www-form-urlencoded
     event = text(raw.headers.get("x-github-event"))
@@ -55,6 +56,7 @@ def normalize(raw: RawEvent) -> Normalized:
         delivery_key=None,
         entity=_entity(body),
         payload=body,
+        payload_json=as_received(raw, body) if body is received else None,
     )
 
 
