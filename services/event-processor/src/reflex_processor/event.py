@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per event, a frozen __init__ costs a setattr per field
 class StoredEvent:
     event_id: str
     source: str

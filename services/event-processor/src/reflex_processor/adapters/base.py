@@ -22,7 +22,7 @@ MAX_TYPE_CHARS = 200
 MAX_KEY_CHARS = 200
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per event, a frozen __init__ costs a setattr per field
 class Normalized:
     # Dotted event type ("pull_request.opened"); UNKNOWN_TYPE when the adapter cannot tell.
     type: str

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from reflex_common.schemas import RawEvent
@@ -52,12 +53,22 @@ def normalize(raw: RawEvent) -> Normalized:
     pushed = from_unix(dig(body, "repository", "pushed_at")) if event == "push" else None
     return Normalized(
         type=dotted(event, dig(body, "action")),
-        occurred_at=pushed or next(filter(None, (from_iso(dig(subject, field)) for field in _TIME_FIELDS)), None),
+        occurred_at=pushed or _subject_time(subject),
         delivery_key=None,
         entity=_entity(body),
         payload=body,
         payload_json=as_received(raw, body) if body is received else None,
     )
+
+
+def _subject_time(subject: Any) -> datetime | None:
+    """The first of the subject's _TIME_FIELDS that is a timestamp (looking only at fields it has)."""
+    if not isinstance(subject, dict):
+        return None
+    for field in _TIME_FIELDS:
+        if field in subject and (at := from_iso(subject[field])) is not None:
+            return at
+    return None
 
 
 def _entity(body: Any) -> str | None:
