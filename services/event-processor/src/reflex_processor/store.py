@@ -14,25 +14,23 @@ from psycopg.pq import Format
 from reflex_processor.event import StoredEvent
 
 COLUMNS = "event_id, source, kind, type, occurred_at, received_at, delivery_key, entity, payload, stream_id"
-# The Postgres types of COLUMNS, for binary COPY (Postgres applies no cast to binary input).
-COLUMN_TYPES = ("uuid", "text", "text", "text", "timestamptz", "timestamptz", "text", "text", "jsonb", "text")
+# The Postgres types of COLUMNS as COPY sends them (binary: Postgres applies no cast). The event id
+# travels as text and is cast on the way into `events`, so that Postgres judges a malformed one
+# (InvalidTextRepresentation: class 22, dead-lettered at once) as it always has.
+COLUMN_TYPES = ("text", "text", "text", "text", "timestamptz", "timestamptz", "text", "text", "jsonb", "text")
 
 _STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS events_stage (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+CREATE TEMP TABLE IF NOT EXISTS events_stage (
+    event_id text, source text, kind text, type text, occurred_at timestamptz, received_at timestamptz,
+    delivery_key text, entity text, payload jsonb, stream_id text
+) ON COMMIT DELETE ROWS
 """
-
-
-class UuidTextDumper(Dumper):
-    """A uuid given as its text (event ids travel as text), in binary: its 16 bytes."""
-
-    format = Format.BINARY
-    oid = postgres.types["uuid"].oid
-
-    def dump(self, obj: str) -> bytes:
-        try:
-            return bytes.fromhex(obj.replace("-", ""))
-        except ValueError as exc:
-            raise psycopg.DataError(f"event id is not a uuid: {obj[:40]!r}") from exc
+_INSERT = f"""
+INSERT INTO events ({COLUMNS})
+SELECT event_id::uuid, source, kind, type, occurred_at, received_at, delivery_key, entity, payload, stream_id
+FROM events_stage ORDER BY 1
+ON CONFLICT DO NOTHING RETURNING event_id::text
+"""
 
 
 class JsonbTextDumper(Dumper):
@@ -63,13 +61,15 @@ def event_row(stream_id: str, e: StoredEvent) -> tuple[object, ...]:
 
 
 async def copy_rows(
-    cursor: psycopg.AsyncCursor[tuple[object, ...]], table: str, rows: Sequence[tuple[object, ...]]
+    cursor: psycopg.AsyncCursor[tuple[object, ...]],
+    table: str,
+    rows: Sequence[tuple[object, ...]],
+    types: Sequence[str] = COLUMN_TYPES,
 ) -> None:
-    """Binary COPY of event_row()s into `table` (events or a table like it)."""
-    cursor.adapters.register_dumper(None, UuidTextDumper)
+    """Binary COPY of event_row()s into `table` (the staging table; or, with `types`, another)."""
     cursor.adapters.register_dumper(None, JsonbTextDumper)
     async with cursor.copy(f"COPY {table} ({COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(COLUMN_TYPES)
+        copy.set_types(types)
         for row in rows:
             await copy.write_row(row)
 
@@ -84,10 +84,7 @@ async def store_events(
         return set()
     await conn.execute(_STAGE)
     await copy_rows(conn.cursor(), "events_stage", [event_row(stream_id, e) for stream_id, e in events])
-    inserted = await conn.execute(
-        f"INSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM events_stage ORDER BY event_id "
-        "ON CONFLICT DO NOTHING RETURNING event_id::text"
-    )
+    inserted = await conn.execute(_INSERT)
     stored = {str(row[0]) for row in await inserted.fetchall()}
     rest = [e.event_id for _, e in events if e.event_id not in stored]
     if rest:
