@@ -74,6 +74,19 @@ async def copy_rows(
             await copy.write_row(row)
 
 
+async def stage_rows(conn: psycopg.AsyncConnection[tuple[object, ...]], rows: Sequence[tuple[object, ...]]) -> None:
+    """The batch's event_row()s into the (temporary, per-transaction) staging table."""
+    await conn.execute(_STAGE)
+    await copy_rows(conn.cursor(), "events_stage", rows)
+
+
+async def insert_staged(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> set[str]:
+    """The staged rows into `events`, each unless its id or (source, delivery key) is there already.
+    Returns the event ids inserted."""
+    inserted = await conn.execute(_INSERT)
+    return {str(row[0]) for row in await inserted.fetchall()}
+
+
 async def store_events(
     conn: psycopg.AsyncConnection[tuple[object, ...]], events: Sequence[tuple[str, StoredEvent]]
 ) -> set[str]:
@@ -82,10 +95,8 @@ async def store_events(
     repeats of a delivery key already stored under another event id."""
     if not events:
         return set()
-    await conn.execute(_STAGE)
-    await copy_rows(conn.cursor(), "events_stage", [event_row(stream_id, e) for stream_id, e in events])
-    inserted = await conn.execute(_INSERT)
-    stored = {str(row[0]) for row in await inserted.fetchall()}
+    await stage_rows(conn, [event_row(stream_id, e) for stream_id, e in events])
+    stored = await insert_staged(conn)
     rest = [e.event_id for _, e in events if e.event_id not in stored]
     if rest:
         # Not inserted now: either in the table already (an earlier delivery that crashed before its
