@@ -91,8 +91,11 @@ def records(tracer: Tracer, traceparent: bytes | str | None) -> bool:
     """Whether a span started under this (incoming) traceparent would record. False only when that is
     certain: the parent is unsampled and the sampler follows parents (every standard configuration),
     or there is no sampled parent and nothing is exported at all."""
+    return _records(tracer, _sampled_flag(traceparent))
+
+
+def _records(tracer: Tracer, flag: bool | None) -> bool:
     sampler = getattr(tracer, "sampler", None)
-    flag = _sampled_flag(traceparent)
     if isinstance(sampler, NothingExported):
         return bool(flag)
     return not (flag is False and isinstance(sampler, ParentBased))
@@ -155,8 +158,11 @@ class BatchSpans:
         self._spans: list[Span] = []
 
     def start(self, parent: bytes | str | None, attributes: Mapping[str, str]) -> tuple[str, Span | None]:
-        if not records(self._tracer, parent):
-            return carried_traceparent(parent), None
+        flag = _sampled_flag(parent)  # once: the check and the header passed on both need it
+        if not _records(self._tracer, flag):
+            if parent and flag is not None:
+                return (parent.decode() if isinstance(parent, bytes) else parent), None
+            return unrecorded_traceparent(None), None
         span = self._tracer.start_span(
             self._name, context=context_from(parent), kind=SpanKind.CONSUMER, attributes=attributes
         )
