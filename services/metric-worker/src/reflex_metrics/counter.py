@@ -19,7 +19,7 @@ from reflex_common.metrics_registry import observe_since_received
 from reflex_common.schemas import DomainEvent
 from reflex_common.schemas.window import ALL_TYPES
 from reflex_common.streams import Entry, Outcome
-from reflex_common.telemetry import consumer_span
+from reflex_common.telemetry import BatchSpans
 from reflex_metrics.metrics import MetricWorkerMetrics
 from reflex_metrics.windowing import window_start
 
@@ -80,23 +80,29 @@ class CountHandler:
         rows: list[tuple[str, str, str, object]] = []
         done: list[str] = []
         received_ms: dict[str, list[int]] = {}
-        for entry in entries:
-            with consumer_span(self._tracer, "events process", entry.fields, {"messaging.message.id": entry.id}):
+        spans = BatchSpans(self._tracer, "events process")
+        try:
+            for entry in entries:
                 try:
+                    # Either layout: the compact one, or the one entries written before an upgrade have.
                     event = DomainEvent.from_fields(entry.fields)
                 except InvalidMessage as exc:
                     outcome.invalid[entry.id] = str(exc)
                     continue
-            # Rates are counted by when events reached us: senders' clocks and replays vary.
-            start = window_start(event.received_at, self._window_s)
-            rows.append((event.event_id, event.source, event.type, start))
-            rows.append((event.event_id, event.source, ALL_TYPES, start))
-            done.append(entry.id)
-            received_ms.setdefault(event.source, []).append(int(event.received_at.timestamp() * 1000))
+                spans.start(event.traceparent, {"messaging.message.id": entry.id})
+                # Rates are counted by when events reached us: senders' clocks and replays vary.
+                start = window_start(event.received_at, self._window_s)
+                rows.append((event.event_id, event.source, event.type, start))
+                rows.append((event.event_id, event.source, ALL_TYPES, start))
+                done.append(entry.id)
+                received_ms.setdefault(event.source, []).append(int(event.received_at.timestamp() * 1000))
+            if rows:
+                with transient_db():
+                    async with self._pool.connection() as conn, conn.transaction():
+                        await count_events(conn, rows)
+        finally:
+            spans.end()
         if rows:
-            with transient_db():
-                async with self._pool.connection() as conn, conn.transaction():
-                    await count_events(conn, rows)
             # Events counted now, or found counted by an earlier delivery (a redelivery is rare).
             observe_since_received(self._metrics.received_to_counted, received_ms)
         outcome.done += done
