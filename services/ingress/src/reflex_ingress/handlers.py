@@ -5,11 +5,11 @@ middleware renders; tracing and request metrics live in the middleware too."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from functools import partial
 
 import orjson
 import structlog
@@ -82,6 +82,13 @@ def _headers(request: web.Request) -> dict[str, str]:
     return headers
 
 
+@functools.cache
+def _looks_secret(name: str) -> bool:
+    """Whether a header name says it carries a credential. Cached: only ever called with names from a
+    source's allow-list (configuration), never with a sender's made-up names."""
+    return any(mark in name for mark in _SECRET_HEADER_MARKS)
+
+
 def kept_headers(headers: Mapping[str, str], allowed: frozenset[str], secret: frozenset[str]) -> dict[str, str]:
     """The headers stored with the event: only the source's allow-list, never credentials or
     signatures (recognised by name or named by the verifier in `secret`), each value at most
@@ -89,7 +96,7 @@ def kept_headers(headers: Mapping[str, str], allowed: frozenset[str], secret: fr
     kept: dict[str, str] = {}
     total = 0
     for name, value in headers.items():
-        if name not in allowed or name in secret or any(mark in name for mark in _SECRET_HEADER_MARKS):
+        if name not in allowed or name in secret or _looks_secret(name):
             continue
         value = value[:MAX_HEADER_VALUE_CHARS]
         total += len(name) + len(value)
@@ -186,7 +193,7 @@ async def enqueue(
         if delivery_key and horizon_s > 0
         else None
     )
-    fields = partial(raw_fields, source, wreq, verified, event_id, received_ms, delivery_key)
+    fields = functools.partial(raw_fields, source, wreq, verified, event_id, received_ms, delivery_key)
     traceparent = request[TRACEPARENT]
     if traceparent:  # nothing records spans: the trace id the middleware made travels on
         return event_id, await _submit(app, fields(traceparent), dedup)
