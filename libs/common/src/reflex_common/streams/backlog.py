@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import structlog
 
+from reflex_common.cancellation import raise_dropped_cancellation
 from reflex_common.errors import TransientError
 from reflex_common.streams.ports import StreamPort
 
@@ -68,6 +69,7 @@ class BacklogMonitor:
     async def run(self) -> None:
         """Refresh forever (a background task of the ingress)."""
         while True:
+            raise_dropped_cancellation()
             try:
                 await self.refresh()
             except TransientError:
