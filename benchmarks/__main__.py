@@ -89,6 +89,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="auto",
         help="auto: wrk when installed, else an aiohttp client process",
     )
+    parser.add_argument(
+        "--ingress-workers",
+        type=int,
+        default=int(os.environ.get("INGRESS_WORKERS") or 1),
+        help="ingress: processes per side sharing the port, ours and bare alike (default INGRESS_WORKERS or 1)",
+    )
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: this is a 2-core box)")
     parser.add_argument(
         "--breakdown-runs", type=int, default=5, help="stage breakdowns: batches measured, median taken (default 5)"
@@ -109,10 +115,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.smoke:
         args.seconds, args.events, args.connections, args.max_requests = 1.0, 300, 8, 2000
         args.breakdown_runs, args.breakdown_events = 2, 64
-    numbers = (args.events, args.connections, args.max_requests, args.processors, args.breakdown_runs)
+    numbers = (
+        args.events,
+        args.connections,
+        args.max_requests,
+        args.processors,
+        args.breakdown_runs,
+        args.ingress_workers,
+    )
     if min(*numbers, args.breakdown_events) < 1 or args.seconds <= 0:
         parser.error(
-            "--events, --seconds, --connections, --max-requests, --processors and --breakdown-* must be positive"
+            "--events, --seconds, --connections, --max-requests, --processors, --ingress-workers and --breakdown-* "
+            "must be positive"
         )
     return args
 

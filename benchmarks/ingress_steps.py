@@ -1,11 +1,13 @@
 """The ingress's steps for the stage breakdown, mirroring handlers.receive_webhook on a batch of signed
-requests: the trace id (observe middleware), parse the request, verify, check the JSON, dedup + XADD, respond.
+requests: the trace id (observe middleware), read the body (under the budget), parse the request, verify,
+decode + check the JSON, dedup + XADD, respond, count (observe's metrics).
 
 The app is the real one (create_app, its cleanup contexts run: Redis client, backlog monitor, enqueuer);
-the requests are aiohttp Requests made in advance (untimed) with make_mocked_request, so "parse request"
-is our part of it (headers → WebhookRequest), not aiohttp's HTTP parser, which the bare baseline pays
-too. Dedup + XADD submits `concurrency` requests at a time, as that many connections would, so the
-enqueuer shares pipelines as under load. Kept apart so that whoever reworks the ingress updates this
+the requests are aiohttp Requests made in advance (untimed) with make_mocked_request, their bodies already
+received (as a small webhook's arrives with its headers), so "parse request" is our part of it
+(headers → WebhookRequest), not aiohttp's HTTP parser, which the bare baseline pays too. Dedup + XADD
+submits `concurrency` requests at a time, as that many connections would, so the enqueuer shares
+pipelines as under load. Kept apart so that whoever reworks the ingress updates this
 list (and only this) to match."""
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 
 from benchmarks.bodies import SOURCE_NAME, Variant
@@ -27,8 +31,9 @@ from benchmarks.breakdown import Breakdown, Step, measure
 from benchmarks.servers import ingress_app
 from reflex_common.telemetry import records, unrecorded_traceparent
 from reflex_ingress import handlers
+from reflex_ingress.body import decode_body, read_body
 from reflex_ingress.enqueuer import Enqueued
-from reflex_ingress.keys import SOURCES, TRACEPARENT, TRACER
+from reflex_ingress.keys import BUDGET, INGRESS_METRICS, SOURCES, TRACEPARENT, TRACER
 from reflex_ingress.settings import IngressSettings
 from reflex_ingress.sources.request import Verified, WebhookRequest
 
@@ -37,6 +42,7 @@ from reflex_ingress.sources.request import Verified, WebhookRequest
 class Batch:
     requests: list[tuple[web.Request, bytes]]
     received_ms: int
+    bodies: list[bytes] = field(default_factory=list)
     wreqs: list[WebhookRequest] = field(default_factory=list)
     verified: list[Verified] = field(default_factory=list)
     enqueued: list[tuple[str, Enqueued]] = field(default_factory=list)
@@ -56,15 +62,18 @@ class IngressSteps:
     def steps(self) -> Sequence[Step[Batch]]:
         return [
             Step("trace id", "cpu", self.trace),
+            Step("read body", "cpu", self.read),
             Step("parse request", "cpu", self.parse),
             Step("verify", "cpu", self.verify),
-            Step("JSON check", "cpu", self.check),
+            Step("decode + JSON check", "cpu", self.check),
             Step("dedup + XADD", "wall", self.enqueue),
             Step("respond", "cpu", self.respond),
+            Step("count", "cpu", self.count),
         ]
 
     async def fresh(self) -> Batch:
         self._runs += 1
+        loop = asyncio.get_running_loop()
         requests = []
         for i in range(self._size):
             v = self._variants[i % len(self._variants)]
@@ -77,8 +86,16 @@ class IngressSteps:
                 "Content-Length": str(len(v.body)),
                 "X-GitHub-Delivery": f"{self._run_id}-{self._runs}-{i}",
             }
+            payload = StreamReader(BaseProtocol(loop), 2**16, loop=loop)
+            payload.feed_data(v.body)
+            payload.feed_eof()
             request = make_mocked_request(
-                "POST", f"/api/v1/events/{SOURCE_NAME}", headers, app=self._app, match_info={"source": SOURCE_NAME}
+                "POST",
+                f"/api/v1/events/{SOURCE_NAME}",
+                headers,
+                app=self._app,
+                match_info={"source": SOURCE_NAME},
+                payload=payload,
             )
             requests.append((request, v.body))
         return Batch(requests, int(time.time() * 1000))
@@ -90,8 +107,17 @@ class IngressSteps:
             incoming = request.headers.get("traceparent")
             request[TRACEPARENT] = unrecorded_traceparent(incoming) if not records(tracer, incoming) else ""
 
+    async def read(self, b: Batch) -> None:
+        # read_body awaits nothing for a body received whole: its time is CPU.
+        budget = self._app[BUDGET]
+        for request, _ in b.requests:
+            with budget.hold() as hold:
+                b.bodies.append(await read_body(request, self._source, hold))
+
     def parse(self, b: Batch) -> None:
-        b.wreqs = [handlers.webhook_request(request, body) for request, body in b.requests]
+        b.wreqs = [
+            handlers.webhook_request(request, body) for (request, _), body in zip(b.requests, b.bodies, strict=True)
+        ]
 
     async def verify(self, b: Batch) -> None:
         # handlers.verify awaits nothing for a kind that never blocks: its time is CPU.
@@ -100,7 +126,10 @@ class IngressSteps:
             b.verified.append(await handlers.verify(request, self._source, wreq, now))
 
     def check(self, b: Batch) -> None:
-        for wreq in b.wreqs:
+        budget = self._app[BUDGET]
+        for (request, _), wreq in zip(b.requests, b.wreqs, strict=True):
+            with budget.hold() as hold:
+                decode_body(request, self._source, wreq.body, hold)
             handlers.check_body(self._source, wreq)
 
     async def enqueue(self, b: Batch) -> None:
@@ -118,6 +147,12 @@ class IngressSteps:
             b.responses.append(handlers.answer(request, self._source, verified, event_id, enqueued))
         if any(r.status != 202 for r in b.responses):
             raise RuntimeError("breakdown: the ingress refused or deduplicated a request")
+
+    def count(self, b: Batch) -> None:
+        # The observe middleware's request counter and duration histogram, once per answer.
+        metrics = self._app[INGRESS_METRICS]
+        for response in b.responses:
+            metrics.request_done(SOURCE_NAME, response.status, 0.001)
 
 
 @contextlib.asynccontextmanager

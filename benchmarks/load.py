@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 import resource
 import secrets
 import signal
@@ -60,8 +61,12 @@ class LoadRun:
         max_requests: int,
         workdir: Path,
         threads: int = 1,
+        rate: float | None = None,
     ) -> None:
+        """`rate`: paced at about this many requests/s in all (each connection waits a random time of
+        mean connections/rate after each answer); None: as fast as the server answers."""
         self.generator = generator
+        delay_s = connections / rate if rate else None
         self.port = port
         self.run_id = secrets.token_hex(6)
         self._proc: Child | None = None
@@ -75,7 +80,8 @@ class LoadRun:
             assert binary is not None
             quota = max(1, math.ceil(max_requests / threads))
             script = workdir / f"load-{self.run_id}.lua"
-            script.write_text(wrk_script(port, variants, self.run_id, quota))
+            delay_ms = delay_s * 1000 if delay_s is not None else None
+            script.write_text(wrk_script(port, variants, self.run_id, quota, delay_ms))
             duration = max(1, math.ceil(seconds))
             self._command = [
                 binary,
@@ -98,6 +104,7 @@ class LoadRun:
                         "seconds": seconds,
                         "connections": connections,
                         "max_requests": max_requests,
+                        "delay_s": delay_s,
                         "variants": [
                             {"body": v.body.hex(), "signature": v.signature, "event": v.event} for v in variants
                         ],
@@ -171,6 +178,7 @@ async def _aiohttp_load(config: dict[str, Any]) -> LoadResult:
     variants = [Variant(bytes.fromhex(v["body"]), v["signature"], v["event"]) for v in config["variants"]]
     url, run_id = config["url"], config["run_id"]
     max_requests, connections = int(config["max_requests"]), int(config["connections"])
+    delay_s = config.get("delay_s")
     statuses: Counter[str] = Counter()
     latencies: list[float] = []
     sent = 0
@@ -182,6 +190,8 @@ async def _aiohttp_load(config: dict[str, Any]) -> LoadResult:
         async def one_connection() -> None:
             nonlocal sent, errors
             while time.monotonic() < deadline and sent < max_requests:
+                if delay_s:
+                    await asyncio.sleep(random.uniform(0, 2 * delay_s))  # paced: mean delay_s
                 sent += 1
                 v = variants[sent % len(variants)]
                 headers = {

@@ -15,6 +15,7 @@ import orjson
 
 from benchmarks.report import say
 
+SERVING_MARK = "BENCH_SERVING"
 _BARE_REPLY = orjson.dumps({"id": "00000000-0000-7000-8000-000000000000"})
 
 
@@ -69,7 +70,10 @@ async def _serve(kind: str) -> None:
     host, port = os.environ.get("HTTP_HOST", "127.0.0.1"), int(os.environ["HTTP_PORT"])
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10.0)
     await runner.setup()
-    await web.TCPSite(runner, host, port, backlog=1024).start()
+    # BENCH_REUSE_PORT=1: one of several processes on the port, as INGRESS_WORKERS' workers are.
+    reuse_port = os.environ.get("BENCH_REUSE_PORT") == "1"
+    await web.TCPSite(runner, host, port, backlog=1024, reuse_port=reuse_port or None).start()
+    print(SERVING_MARK, flush=True)  # this process takes connections now (the bench waits for every one)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

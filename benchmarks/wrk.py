@@ -35,9 +35,18 @@ def _lua_string(data: bytes) -> str:
     return '"' + "".join(out) + '"'
 
 
-def wrk_script(port: int, variants: list[Variant], run_id: str, quota_per_thread: int) -> str:
+def wrk_script(
+    port: int, variants: list[Variant], run_id: str, quota_per_thread: int, delay_ms: float | None = None
+) -> str:
     """A wrk script: signed POSTs, each with its own X-GitHub-Delivery, requests pre-built except for
-    that id; a thread stops after quota_per_thread requests; done() prints one JSON line."""
+    that id; a thread stops after quota_per_thread requests; done() prints one JSON line.
+    `delay_ms`: paced (wrk 4.1 has no rate flag) — each connection waits a random 0..2 x delay_ms
+    (mean delay_ms) after an answer before its next request, so connections do not send in step."""
+    pacing = (
+        f"function delay()\n  return math.random(0, {max(1, round(2 * delay_ms))})\nend\n"
+        if delay_ms is not None
+        else ""
+    )
     heads, tails = [], []
     for v in variants:
         head = (
@@ -112,6 +121,7 @@ function request()
   return heads[i] .. prefix .. counter .. tails[i]
 end
 
+{pacing}
 function done(summary, latency, requests)
   local e = summary.errors
   local first, last, hit = nil, 0, 0

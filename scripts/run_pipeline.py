@@ -7,7 +7,9 @@
 * The services run as child processes, their output prefixed with their names: ingress (webhooks on
   HTTP_PORT, default 8080), processor, metrics, anomaly; PROCESSOR_REPLICAS=N and
   METRIC_WORKER_REPLICAS=N run N of those (processor-1 ... processor-N, each its own consumer in the
-  group). Health ports: HEALTH_PORT_BASE (default 9091) and the next ones, in that order.
+  group); INGRESS_WORKERS=N runs the ingress as N worker processes on HTTP_PORT under its own
+  supervisor (still one `ingress` service with one health port). Health ports: HEALTH_PORT_BASE
+  (default 9091) and the next ones, in that order.
 * A port in use (HTTP_PORT or a health port) stops it before anything starts, in one line naming the
   variable that moves it.
 * Once every service answers /readyz, it prints each one's /metrics URL, a curl line that sends a demo
@@ -166,6 +168,7 @@ def http_port() -> int:
 def plan_services() -> list[Service]:
     """The services to run, each with its own name (its consumer name) and health port."""
     base = env_int("HEALTH_PORT_BASE", 9091)
+    ingress_workers()  # a bad value stops us before anything starts
     services: list[Service] = []
     for name, module, replicas_var in SERVICE_MODULES:
         replicas = env_int(replicas_var, 1) if replicas_var else 1
@@ -236,7 +239,15 @@ def service_env(service: Service, redis_url: str, database_url: str, sources: Pa
     if service.module == "reflex_ingress":
         env["HTTP_PORT"] = str(http_port())
         env["SOURCES_FILE"] = str(sources)
+        env["INGRESS_WORKERS"] = str(ingress_workers())
     return env
+
+
+def ingress_workers() -> int:
+    workers = env_int("INGRESS_WORKERS", 1)
+    if workers < 1:
+        raise SystemExit(f"run_pipeline: INGRESS_WORKERS={workers}: at least 1")
+    return workers
 
 
 def ready_urls(services: list[Service]) -> list[str]:

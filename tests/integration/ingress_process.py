@@ -36,6 +36,7 @@ class IngressProcess:
     proc: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    health_port: int = 0
 
     @property
     def url(self) -> str:
@@ -60,7 +61,7 @@ def ingress_process(
     with SIGTERM on exit (SIGKILL if it does not stop). Usable from sync and async tests alike."""
     sources = tmp / "sources.yaml"
     sources.write_text(sources_yaml)
-    port = free_port()
+    port, health_port = free_port(), free_port()
     full_env = {
         **os.environ,
         "REDIS_URL": redis_url,
@@ -68,7 +69,7 @@ def ingress_process(
         "SOURCES_FILE": str(sources),
         "HTTP_HOST": "127.0.0.1",
         "HTTP_PORT": str(port),
-        "HEALTH_PORT": str(free_port()),
+        "HEALTH_PORT": str(health_port),
         "LOG_LEVEL": "warning",
         **env,
     }
@@ -79,7 +80,7 @@ def ingress_process(
         )
         try:
             wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
-            yield IngressProcess(proc, port, log_path)
+            yield IngressProcess(proc, port, log_path, health_port)
         finally:
             if proc.poll() is None:
                 proc.terminate()

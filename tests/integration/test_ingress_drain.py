@@ -19,8 +19,12 @@ from reflex_common.keys import Keys
 
 @pytest.mark.slow
 @pytest.mark.timeout(90)
-async def test_sigterm_under_load_loses_no_accepted_webhook(redis_url: str, key_prefix: str, tmp_path: Path) -> None:
-    with ingress_process(redis_url, key_prefix, tmp_path) as ingress:
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_sigterm_under_load_loses_no_accepted_webhook(
+    redis_url: str, key_prefix: str, tmp_path: Path, workers: str
+) -> None:
+    # INGRESS_WORKERS=2: the SIGTERM goes to the supervisor, which drains every worker.
+    with ingress_process(redis_url, key_prefix, tmp_path, INGRESS_WORKERS=workers) as ingress:
         proc, port, log_path = ingress.proc, ingress.port, ingress.log_path
         accepted: list[str] = []
         refused = 0

@@ -132,9 +132,7 @@ def test_a_yaml_syntax_error_names_line_and_column_but_never_the_line(tmp_path: 
     assert "hunter2" not in message  # before: the offending line, secret and all
 
 
-@pytest.mark.parametrize(
-    "options", [{"delivery_key_headr": "X-Id"}, {"sends_json": "no"}, {"delivery_key_header": 5}]
-)
+@pytest.mark.parametrize("options", [{"delivery_key_headr": "X-Id"}, {"sends_json": "no"}, {"delivery_key_header": 5}])
 def test_kind_none_validates_its_options_like_every_kind(options: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match="bad options"):
         build_source(SourceConfig(name="open", kind="none", options=options))

@@ -16,7 +16,7 @@ from reflex_common.streams.backlog import BacklogMonitor
 from reflex_common.streams.redis_stream import RedisStreams
 from reflex_ingress import handlers
 from reflex_ingress.budget import BodyBudget
-from reflex_ingress.connections import SERVER_NAME, handler_options
+from reflex_ingress.connections import handler_options
 from reflex_ingress.enqueuer import Enqueuer
 from reflex_ingress.keys import (
     BACKLOG,
@@ -61,7 +61,6 @@ def create_app(
     app[INGRESS_METRICS] = IngressMetrics(registry)
     app[BUDGET] = BodyBudget(settings.max_buffered_bytes)
     app[LOG_THROTTLE] = LogThrottle()
-    app.on_response_prepare.append(_server_name)
     app[OFFLOAD] = {name: asyncio.Semaphore(settings.offload_per_source) for name in sources}
     # One cleanup context per resource; teardown runs in reverse: the enqueuer writes what is
     # queued, then the backlog monitor stops, then the Redis client closes.
@@ -73,10 +72,6 @@ def create_app(
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/openapi.json", handlers.openapi)
     return app
-
-
-async def _server_name(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers["Server"] = SERVER_NAME
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -106,7 +101,9 @@ async def _backlog_ctx(app: web.Application) -> AsyncIterator[None]:
         groups=settings.raw_groups,
     )
     app[BACKLOG] = backlog
-    app[INGRESS_METRICS].backlog.set_function(lambda: backlog.entries)
+    # Set with each refresh (not read at scrape time): with INGRESS_WORKERS > 1 the supervisor
+    # scrapes the workers' metric files, never a worker's callbacks.
+    backlog.on_refresh = app[INGRESS_METRICS].backlog.set
     with contextlib.suppress(TransientError):
         await backlog.refresh()  # Redis down at start: the monitor keeps trying, readiness says so
     monitor = asyncio.create_task(backlog.run(), name="backlog-monitor")
@@ -120,6 +117,11 @@ async def _backlog_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _enqueuer_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    # The write round trips' own client: no socket timeout (a timer per reply), one deadline per
+    # round trip instead (the enqueuer's timeout_s).
+    writes = redis_from_url(
+        settings.redis_url, socket_timeout=None, socket_connect_timeout=settings.redis_timeout_s, max_connections=4
+    )
     enqueuer = Enqueuer(
         app[REDIS],
         settings.keys.raw_stream,
@@ -128,10 +130,15 @@ async def _enqueuer_ctx(app: web.Application) -> AsyncIterator[None]:
         max_pending=settings.max_pending_writes,
         durability=settings.durability,
         durability_timeout_ms=settings.durability_timeout_ms,
+        writes=writes,
+        timeout_s=settings.redis_timeout_s,
     )
     app[ENQUEUER] = enqueuer
     await enqueuer.start()
     try:
         yield
     finally:
-        await enqueuer.stop()
+        try:
+            await enqueuer.stop()
+        finally:
+            await writes.aclose()

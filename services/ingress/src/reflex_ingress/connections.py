@@ -31,12 +31,15 @@ LINGER_S = 2.0
 READ_BUFFER_BYTES = 16 * 1024
 
 
-def listening_socket(settings: IngressSettings, backlog: int = 1024) -> socket.socket:
-    """The webhook port's socket; its receive buffer is inherited by every accepted connection."""
+def listening_socket(settings: IngressSettings, backlog: int = 1024, *, reuse_port: bool = False) -> socket.socket:
+    """The webhook port's socket; its receive buffer is inherited by every accepted connection.
+    `reuse_port`: one of several workers' sockets on the same port (the kernel spreads connections)."""
     host, port = settings.http_host, settings.http_port
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if settings.receive_buffer_bytes:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, settings.receive_buffer_bytes)
     sock.bind((host, port))

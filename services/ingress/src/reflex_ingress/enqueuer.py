@@ -22,11 +22,10 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from reflex_common.errors import ConfigError, TransientError
 from reflex_common.redis_server import Durability, check_server
-from reflex_common.streams.redis_stream import entry_fields
 
 # Dedup and enqueue in one step: the delivery key is claimed (SET NX EX) only together with the
 # XADD, so a key can never be remembered for an event that was not stored. "#!lua" without flags
@@ -91,8 +90,17 @@ class Enqueuer:
         max_pending: int,
         durability: Durability = "fast",
         durability_timeout_ms: int = 1000,
+        writes: Redis | None = None,
+        timeout_s: float | None = None,
     ) -> None:
+        """`writes`: the client of the write round trips (default: `redis`), best made with no
+        socket timeout — redis-py would arm a timer for every reply — and `timeout_s`, the one
+        deadline of each whole round trip (plus the durability wait, in the aof and replica modes)."""
         self._redis = redis
+        self._writes = writes if writes is not None else redis
+        self._timeout_s = (
+            None if timeout_s is None else timeout_s + (durability != "fast") * durability_timeout_ms / 1000
+        )
         self._durability = durability
         self._durability_timeout_ms = durability_timeout_ms
         # The server check: done at start, or before the first write when Redis was down at start.
@@ -250,20 +258,43 @@ class Enqueuer:
         return [failure if not isinstance(r, BaseException) else r for r in results]
 
     async def _round_trip(self, batch: Sequence[_Write]) -> list[Any]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for w in batch:
-                if w.dedup is None:
-                    pipe.xadd(self._stream, entry_fields(w.fields), maxlen=self._maxlen, approximate=True)
-                else:
-                    args: list[str | bytes | int] = [self._maxlen, w.dedup.horizon_s, w.dedup.event_id]
-                    for name, value in w.fields.items():
-                        args += [name, value]
-                    pipe.evalsha(_DEDUP_XADD_SHA, 2, self._stream, w.dedup.key, *args)
-            if self._durability == "aof":
-                pipe.execute_command("WAITAOF", 1, 0, self._durability_timeout_ms)
-            elif self._durability == "replica":
-                pipe.execute_command("WAIT", 1, self._durability_timeout_ms)
-            return list(await pipe.execute(raise_on_error=False))
+        """The batch's commands packed and sent at once, their replies read in order under one
+        deadline; a reply that is an error comes back as its exception object (NOSCRIPT included)."""
+        commands: list[tuple[Any, ...]] = []
+        for w in batch:
+            args: list[Any]
+            if w.dedup is None:
+                args = ["XADD", self._stream, "MAXLEN", "~", self._maxlen, "*"]
+            else:
+                dedup = w.dedup
+                args = ["EVALSHA", _DEDUP_XADD_SHA, 2, self._stream, dedup.key, self._maxlen]
+                args += [dedup.horizon_s, dedup.event_id]
+            for name, value in w.fields.items():
+                args += [name, value]
+            commands.append(tuple(args))
+        if self._durability == "aof":
+            commands.append(("WAITAOF", 1, 0, self._durability_timeout_ms))
+        elif self._durability == "replica":
+            commands.append(("WAIT", 1, self._durability_timeout_ms))
+        pool = self._writes.connection_pool
+        async with asyncio.timeout(self._timeout_s):
+            connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+            try:
+                # Packed before anything is sent: a field redis-py cannot encode fails the batch alone.
+                packed = connection.pack_commands(commands)
+                await connection.send_packed_command(packed, check_health=False)
+                results: list[Any] = []
+                for _ in commands:
+                    try:
+                        results.append(await connection.read_response())
+                    except ResponseError as exc:  # an error reply: the connection reads on
+                        results.append(exc)
+            except BaseException:
+                await connection.disconnect(nowait=True)  # replies may be left unread on it
+                raise
+            finally:
+                await pool.release(connection)
+        return results
 
 
 def _text(value: object) -> str:

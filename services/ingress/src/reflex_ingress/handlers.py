@@ -5,7 +5,7 @@ middleware renders; tracing and request metrics live in the middleware too."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -14,13 +14,15 @@ from datetime import UTC, datetime
 import orjson
 import structlog
 from aiohttp import web
-from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
+from multidict import CIMultiDict
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from reflex_common.health import Check, run_checks
 from reflex_common.ids import new_event_id
 from reflex_common.schemas import RawEvent
 from reflex_common.telemetry import traceparent_of
 from reflex_ingress.body import decode_body, read_body
+from reflex_ingress.connections import SERVER_NAME
 from reflex_ingress.enqueuer import Dedup, Enqueued, EnqueueFailed, Overloaded
 from reflex_ingress.keys import (
     BACKLOG,
@@ -48,8 +50,21 @@ MAX_KEPT_HEADER_CHARS = 4096
 _SECRET_HEADER_MARKS = ("authorization", "cookie", "token", "secret", "signature", "hmac", "password")
 
 
+# Every answer's headers start from these (copied in C): our `Server` (no version), the content type.
+_JSON_HEADERS = CIMultiDict({"Server": SERVER_NAME, "Content-Type": "application/json"})
+_PLAIN_HEADERS = CIMultiDict({"Server": SERVER_NAME})
+
+
 def json_response(status: int, payload: dict[str, object], headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json", headers=headers)
+    response = web.Response(status=status, body=orjson.dumps(payload), headers=_JSON_HEADERS)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def accepted(event_id: str) -> web.Response:
+    """The 202 of a stored event, its body pre-encoded around the id (a UUID: nothing to escape)."""
+    return web.Response(status=202, body=b'{"id":"' + event_id.encode() + b'"}', headers=_JSON_HEADERS)
 
 
 def _text(value: str) -> str:
@@ -67,6 +82,13 @@ def _headers(request: web.Request) -> dict[str, str]:
     return headers
 
 
+@functools.cache
+def _looks_secret(name: str) -> bool:
+    """Whether a header name says it carries a credential. Cached: only ever called with names from a
+    source's allow-list (configuration), never with a sender's made-up names."""
+    return any(mark in name for mark in _SECRET_HEADER_MARKS)
+
+
 def kept_headers(headers: Mapping[str, str], allowed: frozenset[str], secret: frozenset[str]) -> dict[str, str]:
     """The headers stored with the event: only the source's allow-list, never credentials or
     signatures (recognised by name or named by the verifier in `secret`), each value at most
@@ -74,7 +96,7 @@ def kept_headers(headers: Mapping[str, str], allowed: frozenset[str], secret: fr
     kept: dict[str, str] = {}
     total = 0
     for name, value in headers.items():
-        if name not in allowed or name in secret or any(mark in name for mark in _SECRET_HEADER_MARKS):
+        if name not in allowed or name in secret or _looks_secret(name):
             continue
         value = value[:MAX_HEADER_VALUE_CHARS]
         total += len(name) + len(value)
@@ -127,18 +149,17 @@ async def verify(request: web.Request, source: Source, wreq: WebhookRequest, now
     else:
         verified = source.verifier.verify(wreq, now)
     if verified.secret_index is not None:
-        request.app[INGRESS_METRICS].secret_matches.labels(source.name, str(verified.secret_index)).inc()
+        request.app[INGRESS_METRICS].secret_matched(source.name, verified.secret_index)
     return verified
 
 
 def challenge_reply(reply: Reply) -> web.Response:
     """A provider's endpoint challenge, answered at once; nothing is queued."""
-    return web.Response(
-        status=reply.status,
-        body=reply.body,
-        content_type=reply.content_type,
-        headers={"X-Content-Type-Options": "nosniff"},  # some challenges echo the sender's text
+    response = web.Response(
+        status=reply.status, body=reply.body, content_type=reply.content_type, headers=_PLAIN_HEADERS
     )
+    response.headers["X-Content-Type-Options"] = "nosniff"  # some challenges echo the sender's text
+    return response
 
 
 def check_body(source: Source, wreq: WebhookRequest) -> None:
@@ -166,39 +187,54 @@ async def enqueue(
         )
     event_id = new_event_id(received_ms)
     delivery_key = body_key(wreq.body) if source.config.dedup_on_body else verified.delivery_key
-    traceparent = request[TRACEPARENT]
-    publish = (
-        app[TRACER].start_as_current_span("raw publish", kind=SpanKind.PRODUCER)
-        if not traceparent
-        else contextlib.nullcontext(INVALID_SPAN)
+    horizon_s = source.verifier.dedup_horizon_s
+    dedup = (
+        Dedup(settings.keys.dedup_key(source.name, delivery_key), horizon_s, event_id)
+        if delivery_key and horizon_s > 0
+        else None
     )
-    with publish as producer:
-        raw = RawEvent(
-            event_id=event_id,
-            source=source.name,
-            kind=source.kind,
-            received_at_ms=received_ms,
-            body=verified.stored_body if verified.stored_body is not None else wreq.body,
-            headers=kept_headers(wreq.headers, source.kept_headers, verified.secret_headers),
-            content_type=wreq.content_type,
-            delivery_key=delivery_key,
-            traceparent=traceparent or traceparent_of(producer),
-        )
-        horizon_s = source.verifier.dedup_horizon_s
-        dedup = (
-            Dedup(settings.keys.dedup_key(source.name, delivery_key), horizon_s, event_id)
-            if delivery_key and horizon_s > 0
-            else None
-        )
+    fields = functools.partial(raw_fields, source, wreq, verified, event_id, received_ms, delivery_key)
+    traceparent = request[TRACEPARENT]
+    if traceparent:  # nothing records spans: the trace id the middleware made travels on
+        return event_id, await _submit(app, fields(traceparent), dedup)
+    with app[TRACER].start_as_current_span("raw publish", kind=SpanKind.PRODUCER) as producer:
         try:
-            enqueued = await app[ENQUEUER].submit(raw.to_fields(), dedup)
-        except Overloaded as exc:
-            raise Rejected(429, "ingress overloaded; retry later", retry_after_s=settings.retry_after_s) from exc
+            enqueued = await _submit(app, fields(traceparent_of(producer)), dedup)
         except EnqueueFailed as exc:
             producer.set_status(Status(StatusCode.ERROR, str(exc)))
             raise
         producer.set_attribute("messaging.message.id", enqueued.stream_id or "")
     return event_id, enqueued
+
+
+def raw_fields(
+    source: Source,
+    wreq: WebhookRequest,
+    verified: Verified,
+    event_id: str,
+    received_ms: int,
+    delivery_key: str | None,
+    traceparent: str | None,
+) -> dict[str, bytes]:
+    """The raw stream entry of a verified request."""
+    return RawEvent(
+        event_id=event_id,
+        source=source.name,
+        kind=source.kind,
+        received_at_ms=received_ms,
+        body=verified.stored_body if verified.stored_body is not None else wreq.body,
+        headers=kept_headers(wreq.headers, source.kept_headers, verified.secret_headers),
+        content_type=wreq.content_type,
+        delivery_key=delivery_key,
+        traceparent=traceparent,
+    ).to_fields()
+
+
+async def _submit(app: web.Application, fields: dict[str, bytes], dedup: Dedup | None) -> Enqueued:
+    try:
+        return await app[ENQUEUER].submit(fields, dedup)
+    except Overloaded as exc:
+        raise Rejected(429, "ingress overloaded; retry later", retry_after_s=app[SETTINGS].retry_after_s) from exc
 
 
 def answer(request: web.Request, source: Source, verified: Verified, event_id: str, enqueued: Enqueued) -> web.Response:
@@ -213,7 +249,7 @@ def answer(request: web.Request, source: Source, verified: Verified, event_id: s
         )
         return json_response(200, {"id": enqueued.duplicate_of, "duplicate": True})
     log.debug("webhook_accepted", source=source.name, event_id=event_id, stream_id=enqueued.stream_id)
-    return json_response(202, {"id": event_id})
+    return accepted(event_id)
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
@@ -225,14 +261,16 @@ async def receive_webhook(request: web.Request) -> web.Response:
         verified = await verify(request, source, wreq, datetime.fromtimestamp(received_ms / 1000, tz=UTC))
         if verified.reply is not None:
             return challenge_reply(verified.reply)
-        wreq = replace(wreq, body=decode_body(request, source, body, hold))
+        data = decode_body(request, source, body, hold)
+        if data is not body:
+            wreq = replace(wreq, body=data)
         check_body(source, wreq)
         event_id, enqueued = await enqueue(request, source, wreq, verified, received_ms)
         return answer(request, source, verified, event_id, enqueued)
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.Response(body=OPENAPI, content_type="application/json")
+    return web.Response(body=OPENAPI, headers=_JSON_HEADERS)
 
 
 async def livez(request: web.Request) -> web.Response:

@@ -13,6 +13,10 @@ class IngressMetrics:
             ["source", "status"],
             registry=registry,
         )
+        # The labelled children per (source, status), looked up once: `labels()` costs a lock and
+        # a tuple of str per call. Bounded: configured sources (or "unknown") times HTTP statuses.
+        self._request_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._match_children: dict[tuple[str, int], Counter] = {}
         self.duration = Histogram(
             "reflex_ingress_request_duration_seconds",
             "Webhook requests by source and HTTP status: time from the handler's start to its answer.",
@@ -36,4 +40,22 @@ class IngressMetrics:
             "reflex_ingress_raw_backlog_entries",
             "Unacked entries of the raw stream (largest group).",
             registry=registry,
+            multiprocess_mode="livemax",  # INGRESS_WORKERS > 1: every worker measures the same stream
         )
+
+    def request_done(self, source: str, status: int, duration_s: float) -> None:
+        """Count a webhook request and observe its duration."""
+        children = self._request_children.get((source, status))
+        if children is None:
+            text = str(status)
+            children = (self.requests.labels(source, text), self.duration.labels(source, text))
+            self._request_children[(source, status)] = children
+        children[0].inc()
+        children[1].observe(duration_s)
+
+    def secret_matched(self, source: str, index: int) -> None:
+        """Count a verified request by which configured secret matched."""
+        child = self._match_children.get((source, index))
+        if child is None:
+            child = self._match_children[(source, index)] = self.secret_matches.labels(source, str(index))
+        child.inc()

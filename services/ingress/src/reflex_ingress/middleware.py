@@ -32,17 +32,15 @@ def render(refusal: Rejected) -> web.Response:
 async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Rejected → its status; TransientError → 503 + Retry-After; aiohttp's HTTP errors → JSON in our
     words; anything else → 500, logged."""
-    name = request.match_info.get("source")
-    # Only configured names in logs and throttle kinds: a flood of made-up names stays one kind.
-    source = name if name is None or name in request.app[SOURCES] else "unknown"
-    throttle = request.app[LOG_THROTTLE]
     try:
         return await handler(request)
     except Rejected as refusal:
+        source, throttle = _source_label(request), request.app[LOG_THROTTLE]
         kind = ("webhook_refused", source, refusal.status, refusal.reason)
         throttle.emit("info", "webhook_refused", kind, source=source, status=refusal.status, reason=refusal.reason)
         return render(refusal)
     except TransientError as exc:
+        source, throttle = _source_label(request), request.app[LOG_THROTTLE]
         throttle.emit("warning", "webhook_not_stored", ("webhook_not_stored", type(exc)), source=source, error=str(exc))
         return render(Rejected(503, "cannot take the event now; retry later", retry_after_s=_retry_after(request)))
     except web.HTTPException as exc:
@@ -51,8 +49,16 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
             response.headers["Allow"] = exc.headers["Allow"]
         return response
     except Exception as exc:
+        source, throttle = _source_label(request), request.app[LOG_THROTTLE]
         throttle.emit("error", "request_failed", ("request_failed", type(exc)), source=source, exc_info=exc)
         return render(Rejected(500, "internal error", close=True))
+
+
+def _source_label(request: web.Request) -> str | None:
+    """The source named in the path, if any. Only configured names go into logs and throttle kinds:
+    a flood of made-up names stays one kind."""
+    name = request.match_info.get("source")
+    return name if name is None or name in request.app[SOURCES] else "unknown"
 
 
 def _retry_after(request: web.Request) -> int:
@@ -75,8 +81,12 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Nothing would record these spans: skip them, carry a trace id all the same.
         traceparent = unrecorded_traceparent(incoming)
         request[TRACEPARENT] = traceparent
-        with structlog.contextvars.bound_contextvars(trace_id=traceparent[3:35]):
+        # bind + reset by token: bound_contextvars would copy every bound variable to restore them.
+        tokens = structlog.contextvars.bind_contextvars(trace_id=traceparent[3:35])
+        try:
             response = await handler(request)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
     else:
         request[TRACEPARENT] = ""
         with tracer.start_as_current_span(
@@ -89,8 +99,5 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             span.set_attribute("http.response.status_code", response.status)
             if response.status >= 500:
                 span.set_status(Status(StatusCode.ERROR))
-    metrics = app[INGRESS_METRICS]
-    status = str(response.status)
-    metrics.requests.labels(label, status).inc()
-    metrics.duration.labels(label, status).observe(time.perf_counter() - started)
+    app[INGRESS_METRICS].request_done(label, response.status, time.perf_counter() - started)
     return response

@@ -13,6 +13,10 @@ from reflex_common.settings import CommonSettings
 class IngressSettings(CommonSettings):
     http_host: str = "0.0.0.0"
     http_port: int = 8080
+    # Worker processes sharing the webhook port (SO_REUSEPORT) under one supervising process, which
+    # serves the health port with every worker's metrics summed. 1: one process, no supervisor (the
+    # default, and what Kubernetes runs: scale by pods there).
+    ingress_workers: int = Field(default=1, ge=1, le=64)
     # The YAML file naming the webhook sources (see the README).
     sources_file: Path = Path("sources.yaml")
     # Consumer groups that read the raw stream; the ingress creates them so that its backlog is

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -32,6 +33,8 @@ class BacklogMonitor:
         self.entries = 0
         self.refreshed_at = 0.0
         self.healthy = False
+        # Called with each new figure (the ingress sets its gauge from it).
+        self.on_refresh: Callable[[int], None] | None = None
         self._log = structlog.get_logger("backlog").bind(stream=stream)
 
     async def refresh(self) -> int:
@@ -49,6 +52,8 @@ class BacklogMonitor:
         self.entries = max((g.total for g in groups), default=0)
         self.refreshed_at = time.monotonic()
         self.healthy = True
+        if self.on_refresh is not None:
+            self.on_refresh(self.entries)
         return self.entries
 
     @property

@@ -59,7 +59,8 @@ class OnLoop:
 
 
 def hmac_digest(algorithm: str, key: bytes, message: bytes) -> bytes:
-    return hmac.new(key, message, getattr(hashlib, algorithm)).digest()
+    # The one-shot form: OpenSSL in a single call, no HMAC object per request.
+    return hmac.digest(key, message, algorithm)
 
 
 def first_match(
