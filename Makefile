@@ -40,7 +40,7 @@ typecheck: sync
 
 ## bench: ingress, processor and end-to-end benchmarks; e.g. make bench BENCH_ARGS="--only e2e --processors 2"
 bench: sync
-	$(UV) run python scripts/bench.py $(BENCH_ARGS)
+	$(UV) run python -m benchmarks $(BENCH_ARGS)
 
 ## images: one image per service, built from the repo root (needs a Docker engine)
 images:

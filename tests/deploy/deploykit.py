@@ -112,11 +112,15 @@ SOURCES_CONFIGMAP = "reflex-sources"
 
 
 def uv_command() -> list[str]:
-    """uv itself: the one running us (`uv run` sets UV), else from PATH, else as a module."""
+    """uv itself: the one running us (`uv run` sets UV), else from PATH, else the one `make` installed
+    into .run/uv (pytest run straight from .venv), else as a module."""
     if os.environ.get("UV"):
         return [os.environ["UV"]]
     found = shutil.which("uv")
-    return [found] if found else [sys.executable, "-m", "uv"]
+    if found:
+        return [found]
+    made = ROOT / ".run" / "uv" / "bin" / "uv"
+    return [str(made)] if made.exists() else [sys.executable, "-m", "uv"]
 
 
 @dataclass

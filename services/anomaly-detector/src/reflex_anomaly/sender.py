@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from reflex_anomaly import outbox
 from reflex_anomaly.alertmanager import AlertDeliveryError, AlertmanagerClient
 from reflex_anomaly.alerts import alert_of
+from reflex_common.cancellation import raise_dropped_cancellation
 from reflex_common.db import transient_db
 from reflex_common.errors import TransientError
 
@@ -114,6 +115,7 @@ class AlertSender:
         """Deliver whatever is due, then sleep until the next row is due or the handler wakes us;
         forever: a side task."""
         while True:
+            raise_dropped_cancellation()
             self._wake.clear()  # before the pass: a wake during it is kept for the next one
             idle_s = _MAX_IDLE_S
             try:

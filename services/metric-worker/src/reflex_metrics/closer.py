@@ -18,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 from psycopg_pool import AsyncConnectionPool
 
+from reflex_common.cancellation import raise_dropped_cancellation
 from reflex_common.db import transient_db
 from reflex_common.errors import TransientError
 from reflex_common.schemas import ClosedWindow
@@ -192,6 +193,7 @@ class WindowCloser:
     async def run(self, interval_s: float, counted_retention_s: int) -> None:
         """Close windows (and forget old counted ids) every interval_s, forever: a side task."""
         while True:
+            raise_dropped_cancellation()
             try:
                 await self.close()
                 await self.forget_counted(counted_retention_s)

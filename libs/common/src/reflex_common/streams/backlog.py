@@ -11,6 +11,7 @@ import time
 
 import structlog
 
+from reflex_common.cancellation import raise_dropped_cancellation
 from reflex_common.errors import TransientError
 from reflex_common.streams.ports import StreamPort
 
@@ -63,6 +64,7 @@ class BacklogMonitor:
     async def run(self) -> None:
         """Refresh forever (a background task of the ingress)."""
         while True:
+            raise_dropped_cancellation()
             try:
                 await self.refresh()
             except TransientError:

@@ -20,6 +20,7 @@ from typing import ParamSpec, Protocol, TypeVar
 
 import structlog
 
+from reflex_common.cancellation import raise_dropped_cancellation
 from reflex_common.errors import GroupMissing, InvalidMessage, TransientError
 from reflex_common.settings import WorkerSettings
 from reflex_common.streams.breaker import DeadLetterBreaker
@@ -243,6 +244,7 @@ class Consumer:
             self._log.info("consumer_started", consumer=self._cfg.consumer)
             await self._drain_own_pending()
             while not self._stopping:
+                raise_dropped_cancellation()
                 self.last_progress_at = self._clock()
                 if not await self._run_once() and burst and not self._batches:
                     if self._breaker.reason is not None or await self._drained():
@@ -264,6 +266,7 @@ class Consumer:
         delivery is counted). A batch slower than min_idle_ms is then never claimed away."""
         interval_s = self._cfg.min_idle_ms / 1000 / 3
         while True:
+            raise_dropped_cancellation()
             await asyncio.sleep(interval_s)
             if self._held:
                 try:
@@ -522,6 +525,7 @@ class Consumer:
         delay_s = 0.05
         failures = 0
         while True:
+            raise_dropped_cancellation()
             try:
                 return await call()
             except TransientError as exc:

@@ -10,6 +10,7 @@ import asyncio
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
+from reflex_common.cancellation import raise_dropped_cancellation
 from reflex_common.errors import GroupMissing, TransientError
 from reflex_common.streams.ports import StreamPort
 
@@ -40,6 +41,7 @@ class ConsumerJanitor:
 
     async def run(self, interval_s: float) -> None:
         while True:
+            raise_dropped_cancellation()
             await asyncio.sleep(interval_s)
             try:
                 await self.sweep()

@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from reflex_common.cancellation import raise_dropped_cancellation
 from reflex_common.error_classes import is_existing_group, is_missing_group, is_missing_key, translated
 from reflex_common.errors import GroupMissing
 from reflex_common.redis_client import redis_from_url
@@ -21,12 +22,15 @@ R = TypeVar("R")
 
 def transient_on_outage(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Translate Redis errors into the vocabulary (see `error_classes`): outages and refusals
-    (OOM, READONLY, MASTERDOWN, LOADING, …) into TransientError, NOGROUP into GroupMissing."""
+    (OOM, READONLY, MASTERDOWN, LOADING, …) into TransientError, NOGROUP into GroupMissing; and a
+    cancellation that redis-py's socket write dropped (see `cancellation`) raised again."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return await fn(*args, **kwargs)
+            result = await fn(*args, **kwargs)
+            raise_dropped_cancellation()
+            return result
         except (RedisError, OSError) as exc:
             if is_missing_group(exc):
                 raise GroupMissing(f"{fn.__name__}: {exc}") from exc

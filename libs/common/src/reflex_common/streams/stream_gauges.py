@@ -9,6 +9,7 @@ import time
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
+from reflex_common.cancellation import raise_dropped_cancellation
 from reflex_common.errors import TransientError
 from reflex_common.streams.consumer import ConsumerConfig
 from reflex_common.streams.ports import StreamPort
@@ -85,6 +86,7 @@ class StreamGauges:
     async def run(self, interval_s: float) -> None:
         log = structlog.get_logger("stream_gauges")
         while True:
+            raise_dropped_cancellation()
             try:
                 await self.refresh()
             except TransientError as exc:
