@@ -60,7 +60,11 @@ class LoadRun:
         max_requests: int,
         workdir: Path,
         threads: int = 1,
+        rate: float | None = None,
     ) -> None:
+        """`rate`: requests per second, paced (the aiohttp client only; wrk sends as fast as it can)."""
+        if rate is not None and generator == "wrk":
+            raise ValueError("wrk cannot pace its requests: use the aiohttp client for a paced run")
         self.generator = generator
         self.port = port
         self.run_id = secrets.token_hex(6)
@@ -98,6 +102,7 @@ class LoadRun:
                         "seconds": seconds,
                         "connections": connections,
                         "max_requests": max_requests,
+                        "rate": rate,
                         "variants": [
                             {"body": v.body.hex(), "signature": v.signature, "event": v.event} for v in variants
                         ],
@@ -171,6 +176,7 @@ async def _aiohttp_load(config: dict[str, Any]) -> LoadResult:
     variants = [Variant(bytes.fromhex(v["body"]), v["signature"], v["event"]) for v in config["variants"]]
     url, run_id = config["url"], config["run_id"]
     max_requests, connections = int(config["max_requests"]), int(config["connections"])
+    rate = float(config["rate"]) if config.get("rate") else None
     statuses: Counter[str] = Counter()
     latencies: list[float] = []
     sent = 0
@@ -183,6 +189,10 @@ async def _aiohttp_load(config: dict[str, Any]) -> LoadResult:
             nonlocal sent, errors
             while time.monotonic() < deadline and sent < max_requests:
                 sent += 1
+                if rate is not None:  # request k goes out k / rate seconds after the start
+                    delay_s = began + (sent - 1) / rate - time.monotonic()
+                    if delay_s > 0:
+                        await asyncio.sleep(delay_s)
                 v = variants[sent % len(variants)]
                 headers = {
                     "Content-Type": "application/json",
