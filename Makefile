@@ -42,10 +42,10 @@ typecheck: sync
 bench: sync
 	$(UV) run python -m benchmarks $(BENCH_ARGS)
 
-## images: one image per service, built from the repo root (needs a Docker engine)
+## images: one image per service, all from the root Dockerfile with SERVICE=<service> (needs a Docker engine)
 images:
 	@for s in ingress event-processor metric-worker anomaly-detector; do \
-		docker build -f services/$$s/Dockerfile -t reflexagent/$$s:dev . || exit 1; done
+		docker build --build-arg SERVICE=$$s -t reflexagent/$$s:dev . || exit 1; done
 
 ## k8s-validate: render the Kubernetes overlays and check them offline (kubectl; pinned validators from PyPI via uv)
 k8s-validate: sync

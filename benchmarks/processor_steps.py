@@ -1,10 +1,10 @@
 """The processor's steps for the stage breakdown, mirroring EventHandler.handle and the consumer loop
-on one batch: read, parse, span, normalize, encode rows, COPY, INSERT…SELECT, commit, forward, ack.
+on one batch: read, parse, span, normalize, encode rows, binary COPY, INSERT…SELECT, commit, encode
+the forwarded entries, forward + ack.
 
 Kept apart so that whoever reworks the processor updates this list (and only this) to match: each
-step calls the processor's own functions where they exist, and does what they do where they are one
-piece (store_events is split into COPY and INSERT…SELECT; the consumer's forward + ack MULTI into
-its XADDs and its XACK)."""
+step calls the processor's own functions (store_events is its stage_rows and insert_staged; the
+consumer's forward + ack is one script, RedisStreams.commit)."""
 
 from __future__ import annotations
 
@@ -19,28 +19,26 @@ from opentelemetry.trace import Tracer
 from benchmarks.bodies import raw_events
 from benchmarks.breakdown import Breakdown, Step, measure
 from reflex_common.keys import PROCESSOR_GROUP
-from reflex_common.schemas import DomainEvent, RawEvent
+from reflex_common.schemas import RawEvent
+from reflex_common.schemas.domain_event import event_fields
 from reflex_common.streams import Entry, Outgoing
 from reflex_common.streams.redis_stream import RedisStreams
-from reflex_common.telemetry import consumer_span
+from reflex_common.telemetry import BatchSpans
+from reflex_processor.event import StoredEvent
 from reflex_processor.normalizer import normalize
 from reflex_processor.settings import ProcessorSettings
-from reflex_processor.store import _COLUMNS, _STAGE, event_row
+from reflex_processor.store import event_row, insert_staged, stage_rows
 
 CONSUMER = "bench-breakdown"
-# As store_events inserts the staged rows.
-_INSERT = (
-    f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM events_stage ORDER BY event_id "
-    "ON CONFLICT DO NOTHING RETURNING event_id::text"
-)
 
 
 @dataclass
 class Batch:
     entries: list[Entry] = field(default_factory=list)
     raws: list[RawEvent] = field(default_factory=list)
-    traceparents: list[str | None] = field(default_factory=list)
-    events: list[DomainEvent] = field(default_factory=list)
+    traceparents: list[str] = field(default_factory=list)
+    spans: BatchSpans | None = None
+    events: list[StoredEvent] = field(default_factory=list)
     rows: list[tuple[object, ...]] = field(default_factory=list)
     outgoing: list[Outgoing] = field(default_factory=list)
 
@@ -71,12 +69,11 @@ class ProcessorSteps:
             Step("span", "cpu", self.span),
             Step("normalize", "cpu", self.normalize),
             Step("encode row", "cpu", self.encode),
-            Step("COPY", "wall", self.copy),
+            Step("COPY (binary)", "wall", self.copy),
             Step("INSERT…SELECT", "wall", self.insert),
             Step("commit", "wall", self.commit),
             Step("forward (encode)", "cpu", self.forward_encode),
-            Step("forward (XADD)", "wall", self.forward),
-            Step("ack (XACK)", "wall", self.ack),
+            Step("forward + ack (script)", "wall", self.forward_and_ack),
         ]
 
     async def fresh(self) -> Batch:
@@ -97,10 +94,11 @@ class ProcessorSteps:
         b.raws = [RawEvent.from_fields(e.fields) for e in b.entries]
 
     def span(self, b: Batch) -> None:
+        b.spans = BatchSpans(self._tracer, "raw process")
         for e in b.entries:
             attributes = {"messaging.message.id": e.id, "messaging.destination.name": "raw"}
-            with consumer_span(self._tracer, "raw process", e.fields, attributes) as traceparent:
-                b.traceparents.append(traceparent)
+            traceparent, _ = b.spans.start(e.fields.get("traceparent"), attributes)
+            b.traceparents.append(traceparent)
 
     def normalize(self, b: Batch) -> None:
         b.events = [normalize(raw) for raw in b.raws]
@@ -109,31 +107,26 @@ class ProcessorSteps:
         b.rows = [event_row(e.id, ev) for e, ev in zip(b.entries, b.events, strict=True)]
 
     async def copy(self, b: Batch) -> None:
-        await self._conn.execute(_STAGE)
-        async with self._conn.cursor().copy(f"COPY events_stage ({_COLUMNS}) FROM STDIN") as copy:
-            for row in b.rows:
-                await copy.write_row(row)
+        await stage_rows(self._conn, b.rows)
 
     async def insert(self, b: Batch) -> None:
-        cur = await self._conn.execute(_INSERT)
-        inserted = await cur.fetchall()
+        inserted = await insert_staged(self._conn)
         if len(inserted) != len(b.rows):
             raise RuntimeError(f"breakdown: {len(inserted)} of {len(b.rows)} rows inserted")
 
     async def commit(self, b: Batch) -> None:
         await self._conn.commit()
+        if b.spans is not None:
+            b.spans.end()  # as the handler ends them, once the batch is stored
 
     def forward_encode(self, b: Batch) -> None:
         stream, maxlen = self._keys.events_stream, self._settings.stream_maxlen
         b.outgoing = [
-            Outgoing(stream, ev.to_fields(tp), maxlen) for ev, tp in zip(b.events, b.traceparents, strict=True)
+            Outgoing(stream, event_fields(ev, tp), maxlen) for ev, tp in zip(b.events, b.traceparents, strict=True)
         ]
 
-    async def forward(self, b: Batch) -> None:
-        await self._port.publish(b.outgoing)
-
-    async def ack(self, b: Batch) -> None:
-        await self._port.commit(self._keys.raw_stream, PROCESSOR_GROUP, [e.id for e in b.entries], [])
+    async def forward_and_ack(self, b: Batch) -> None:
+        await self._port.commit(self._keys.raw_stream, PROCESSOR_GROUP, [e.id for e in b.entries], b.outgoing)
 
 
 async def processor_breakdown(
@@ -148,5 +141,5 @@ async def processor_breakdown(
             steps.fresh,
             settings.batch_size,
             runs,
-            note="one consumer batch at a time; the processor does forward + ack in one MULTI",
+            note="one consumer batch at a time; the processor runs two batches at once",
         )

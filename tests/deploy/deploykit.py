@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 SCHEMAS = K8S / "schemas"
+# The one Dockerfile of the four images, built with --build-arg SERVICE=<service name>.
+DOCKERFILE = ROOT / "Dockerfile"
 OVERLAYS = ("dev", "prod")
 NAMESPACES = {"dev": "reflex-dev", "prod": "reflex"}
 

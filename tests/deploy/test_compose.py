@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from deploykit import CHECK_JSONSCHEMA, DEPLOY, ROOT, SERVICES, uv_tool
+from deploykit import CHECK_JSONSCHEMA, DEPLOY, DOCKERFILE, ROOT, SERVICES, uv_tool
 
 COMPOSE = DEPLOY / "compose.yaml"
 
@@ -61,13 +61,14 @@ def test_redis_and_postgres_as_the_pipeline_needs_them(compose: dict[str, Any]) 
     assert not collector["image"].endswith(":latest")
 
 
-def test_services_built_from_their_dockerfiles(compose: dict[str, Any]) -> None:
+def test_services_built_from_the_dockerfile_with_their_name(compose: dict[str, Any]) -> None:
     for service in SERVICES:
         spec = compose["services"][service.name]
         build = spec["build"]
         context = (COMPOSE.parent / build["context"]).resolve()
         assert context == ROOT, "built from the repository root"
-        assert (context / build["dockerfile"]).resolve() == ROOT / "services" / service.name / "Dockerfile"
+        assert (context / build.get("dockerfile", "Dockerfile")).resolve() == DOCKERFILE
+        assert build["args"] == {"SERVICE": service.name}, "the one build argument, naming the service"
         assert spec["image"] == f"reflexagent/{service.name}:dev", "the tag `make images` builds"
         assert spec["user"] == "10001:10001" and spec["read_only"] is True
         assert "/tmp" in spec["tmpfs"] and spec["cap_drop"] == ["ALL"]

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from deploykit import (
     BY_DEPLOYMENT,
+    DOCKERFILE,
     EXTERNAL_SECRETS,
     K8S,
     KEDA_SCALED,
@@ -168,11 +169,10 @@ def test_every_pod_meets_the_restricted_profile(rendered: Rendered) -> None:
 
 
 def test_our_pods_run_as_the_images_user(rendered: Rendered) -> None:
-    """The UID in the manifests is the numeric USER of the Dockerfiles (10001)."""
+    """The UID in the manifests is the numeric USER of the images' Dockerfile (10001)."""
     for deployment in ours(rendered):
         service = BY_DEPLOYMENT[deployment["metadata"]["name"]]
-        dockerfile = (ROOT / "services" / service.name / "Dockerfile").read_text()
-        users = re.findall(r"^USER\s+(\d+):(\d+)\s*$", dockerfile, re.M)
+        users = re.findall(r"^USER\s+(\d+):(\d+)\s*$", DOCKERFILE.read_text(), re.M)
         assert users, f"{service.name}: no numeric USER"
         uid, gid = map(int, users[-1])
         sc = main_container(deployment)["securityContext"]
@@ -594,7 +594,7 @@ def test_images_are_versioned(rendered: Rendered) -> None:
 
 
 def test_services_are_the_documented_set() -> None:
-    assert {s.name for s in SERVICES} == {p.parent.name for p in (ROOT / "services").glob("*/Dockerfile")}
+    assert {s.name for s in SERVICES} == {p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml")}
 
 
 def test_prod_secrets_are_documented(rendered_all: dict[str, Rendered]) -> None:

@@ -1,10 +1,10 @@
-"""The outside validators over the rendered overlays and the Dockerfiles, pinned and run from PyPI
+"""The outside validators over the rendered overlays and the Dockerfile, pinned and run from PyPI
 through `uv tool run` (never added to the workspace's lockfile):
 
 - kubernetes-validate --strict: core kinds against the Kubernetes schemas, oldest and newest version;
 - check-jsonschema: custom resources against deploy/k8s/schemas (KEDA, Prometheus Operator);
-- checkov: security scan of both overlays and the four Dockerfiles, skips in .checkov.yaml;
-- hadolint: each Dockerfile.
+- checkov: security scan of both overlays and the one Dockerfile of the four images, skips in .checkov.yaml;
+- hadolint: that Dockerfile.
 
 Each validator is also shown a broken input once, so a validator that checks nothing cannot pass.
 """
@@ -23,11 +23,11 @@ from deploykit import (
     CHECK_JSONSCHEMA,
     CHECKOV,
     CR_SCHEMAS,
+    DOCKERFILE,
     HADOLINT,
     KUBERNETES_VALIDATE,
     KUBERNETES_VERSIONS,
     ROOT,
-    SERVICES,
     Rendered,
     ToolRun,
     ecma_schema,
@@ -35,8 +35,6 @@ from deploykit import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-DOCKERFILES = [ROOT / "services" / s.name / "Dockerfile" for s in SERVICES]
 
 
 def is_custom(obj: dict[str, Any]) -> bool:
@@ -132,14 +130,14 @@ def checkov(*files: Path) -> tuple[ToolRun, list[dict[str, Any]]]:
 
 
 def test_checkov_finds_nothing(rendered_all: dict[str, Rendered], tmp_path: Path) -> None:
-    """One run over both overlays, the four Dockerfiles and a control: a privileged copy of a
+    """One run over both overlays, the Dockerfile and a control: a privileged copy of a
     Deployment, which must fail (and nothing else may)."""
     control = copy.deepcopy(rendered_all["prod"].get("Deployment", "reflex-metric-worker"))
     control["metadata"]["name"] = "privileged-control"
     control["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
     control_path = write_all(tmp_path / "control.yaml", [control])
     renders = [r.path for r in rendered_all.values()]
-    result, reports = checkov(*renders, *DOCKERFILES, control_path)
+    result, reports = checkov(*renders, DOCKERFILE, control_path)
     failed = [f for r in reports for f in r["results"]["failed_checks"]]
     ours = [
         f"{f['check_id']} {f['check_name']}: {f['resource']}"
@@ -179,9 +177,8 @@ def test_every_checkov_skip_says_why() -> None:
 # -- hadolint ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
-def test_hadolint(dockerfile: Path) -> None:
-    result = uv_tool(HADOLINT, "hadolint", "--config", str(ROOT / ".hadolint.yaml"), str(dockerfile))
+def test_hadolint() -> None:
+    result = uv_tool(HADOLINT, "hadolint", "--config", str(ROOT / ".hadolint.yaml"), str(DOCKERFILE))
     report(result)
     assert result.returncode == 0, result.shown
 

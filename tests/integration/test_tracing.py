@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from pipeline import github_headers, ingress_app, worker_settings
 from reflex_common.keys import Keys
+from reflex_common.schemas import DomainEvent
 from reflex_common.telemetry import create_tracer_provider
 from reflex_processor.settings import ProcessorSettings
 from reflex_processor.worker import create_worker
@@ -42,7 +43,10 @@ async def test_trace_ids_run_end_to_end_without_spans(
         await worker.run(burst=True)
     async with Redis.from_url(redis_url) as r:
         raw = [f[b"traceparent"].decode() for _, f in await r.xrange(keys.raw_stream)]
-        forwarded = [f[b"traceparent"].decode() for _, f in await r.xrange(keys.events_stream)]
+        forwarded = [
+            DomainEvent.from_fields({k.decode(): v for k, v in f.items()}).traceparent
+            for _, f in await r.xrange(keys.events_stream)
+        ]
     assert raw[0].startswith(f"00-{SENDER_TRACE}-") and raw[0].endswith("-00")
     assert raw[1][3:35] != SENDER_TRACE and raw[1].endswith("-00")  # a new trace for a sender without one
     assert forwarded == raw  # the processor passes the same trace on

@@ -160,3 +160,18 @@ async def test_only_idle_consumers_with_nothing_pending_are_removed(store: Store
     await eventually(swept)  # once both are idle past the bound, only the empty one goes
     assert removed == ["empty"]
     assert await pending_ids(store, s, "busy") == [busy.id]
+
+
+async def test_commit_forwards_to_each_stream_then_acks_a_batch_of_any_size(store: Store, key_prefix: str) -> None:
+    s, a, b = f"{key_prefix}:s", f"{key_prefix}:a", f"{key_prefix}:b"
+    for stream in (s, a, b):
+        await store.ensure_group(stream, G)
+    await publish(store, s, 2500)
+    read = await store.read_new(s, G, "c1", 2500, 10)
+    assert len(read) == 2500
+    outgoing = [Outgoing(a if i % 2 else b, {"e": str(i).encode(), "t": b"x"}, 100_000) for i in range(5)]
+    await store.commit(s, G, [e.id for e in read], outgoing)
+    assert await pending_ids(store, s, "c1") == []  # every id acked, past Lua's unpack limits too
+    got_a, got_b = await store.read_new(a, G, "c1", 10, 10), await store.read_new(b, G, "c1", 10, 10)
+    assert [e.fields for e in got_a] == [{"e": str(i).encode(), "t": b"x"} for i in (1, 3)]
+    assert [e.fields for e in got_b] == [{"e": str(i).encode(), "t": b"x"} for i in (0, 2, 4)]

@@ -57,3 +57,8 @@ def test_raw_event_round_trips_through_stream_fields() -> None:
     assert RawEvent.from_fields(original.to_fields()) == original
     with pytest.raises(InvalidMessage):
         RawEvent.from_fields({"v": b"9"})
+
+
+def test_integers_past_64_bits_are_read_exactly_and_digits_in_strings_stay_text() -> None:
+    event = normalize(raw(b'{"note": "id 98765432109876543210", "amount": 12345678901234567890123}'))
+    assert event.payload == {"note": "id 98765432109876543210", "amount": 12345678901234567890123}

@@ -91,8 +91,11 @@ def records(tracer: Tracer, traceparent: bytes | str | None) -> bool:
     """Whether a span started under this (incoming) traceparent would record. False only when that is
     certain: the parent is unsampled and the sampler follows parents (every standard configuration),
     or there is no sampled parent and nothing is exported at all."""
+    return _records(tracer, _sampled_flag(traceparent))
+
+
+def _records(tracer: Tracer, flag: bool | None) -> bool:
     sampler = getattr(tracer, "sampler", None)
-    flag = _sampled_flag(traceparent)
     if isinstance(sampler, NothingExported):
         return bool(flag)
     return not (flag is False and isinstance(sampler, ParentBased))
@@ -104,6 +107,20 @@ def unrecorded_traceparent(parent: bytes | str | None) -> str:
     text = parent.decode(errors="replace") if isinstance(parent, bytes) else parent
     trace_id = text[3:35] if text is not None and _sampled_flag(text) is not None else os.urandom(16).hex()
     return f"00-{trace_id}-{os.urandom(8).hex()}-00"
+
+
+def carried_traceparent(parent: bytes | str | None) -> str:
+    """The traceparent to pass on for an entry whose span would not record: its own when it is
+    well-formed (the trace id runs on), else a new unsampled trace's."""
+    if parent and _sampled_flag(parent) is not None:
+        return parent.decode() if isinstance(parent, bytes) else parent
+    return unrecorded_traceparent(None)
+
+
+def _header_of(span: Span) -> str:
+    """traceparent_of without the propagator's dict and context: the W3C header of a valid span."""
+    ctx = span.get_span_context()
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
 
 @contextlib.contextmanager
@@ -118,7 +135,7 @@ def consumer_span(
     runs end to end; it is bound to the log lines meanwhile."""
     parent = fields.get("traceparent")
     if not records(tracer, parent):
-        carried = parent.decode() if _sampled_flag(parent) is not None and parent else unrecorded_traceparent(None)
+        carried = carried_traceparent(parent)
         with structlog.contextvars.bound_contextvars(trace_id=carried[3:35]):
             yield carried
         return
@@ -126,3 +143,33 @@ def consumer_span(
         name, context=context_from(parent), kind=SpanKind.CONSUMER, attributes=dict(attributes)
     ) as span:
         yield traceparent_of(span)
+
+
+class BatchSpans:
+    """CONSUMER spans for the entries of one batch, for handlers that work on the batch as a whole:
+    `start` per entry returns the traceparent to put on what it produces (and the span, if one was
+    made), `end` ends them all once the batch is done. Spans are made only where they would record
+    (see `records`): an unsampled entry costs one check and passes its own traceparent on, with no
+    span, context or log binding of its own. The trace id runs end to end either way."""
+
+    def __init__(self, tracer: Tracer, name: str) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._spans: list[Span] = []
+
+    def start(self, parent: bytes | str | None, attributes: Mapping[str, str]) -> tuple[str, Span | None]:
+        flag = _sampled_flag(parent)  # once: the check and the header passed on both need it
+        if not _records(self._tracer, flag):
+            if parent and flag is not None:
+                return (parent.decode() if isinstance(parent, bytes) else parent), None
+            return unrecorded_traceparent(None), None
+        span = self._tracer.start_span(
+            self._name, context=context_from(parent), kind=SpanKind.CONSUMER, attributes=attributes
+        )
+        self._spans.append(span)
+        return _header_of(span), span
+
+    def end(self) -> None:
+        for span in self._spans:
+            span.end()
+        self._spans.clear()

@@ -22,7 +22,7 @@ from reflex_common.errors import InvalidMessage
 from reflex_common.metrics_registry import observe_since_received
 from reflex_common.schemas import DomainEvent
 from reflex_common.streams import Entry, Outcome
-from reflex_common.telemetry import consumer_span, records
+from reflex_common.telemetry import BatchSpans
 from reflex_metrics.metrics import MetricWorkerMetrics
 from reflex_metrics.tally import Tally
 
@@ -104,34 +104,31 @@ class CountHandler:
         tally = Tally(self._window_s)
         done: list[str] = []
         received_ms: dict[str, list[int]] = {}
-        for entry in entries:
-            try:
-                event = self._event_of(entry)
-            except InvalidMessage as exc:
-                outcome.invalid[entry.id] = str(exc)
-                continue
-            # Rates are counted by when events reached us: senders' clocks and replays vary.
-            received_s = event.received_at.timestamp()
-            tally.add(event.event_id, event.source, event.type, received_s)
-            done.append(entry.id)
-            received_ms.setdefault(event.source, []).append(int(received_s * 1000))
+        spans = BatchSpans(self._tracer, "events process")
+        try:
+            for entry in entries:
+                try:
+                    # Either layout: the compact one, or the one entries written before an upgrade have.
+                    event = DomainEvent.from_fields(entry.fields)
+                    if len(event.event_id) != _UUID_TEXT_CHARS:
+                        raise InvalidMessage(f"event_id {event.event_id[:80]!r} is not a UUID")
+                except InvalidMessage as exc:
+                    outcome.invalid[entry.id] = str(exc)
+                    continue
+                spans.start(event.traceparent, {"messaging.message.id": entry.id})
+                # Rates are counted by when events reached us: senders' clocks and replays vary.
+                received_s = event.received_at.timestamp()
+                tally.add(event.event_id, event.source, event.type, received_s)
+                done.append(entry.id)
+                received_ms.setdefault(event.source, []).append(int(received_s * 1000))
+            if tally:
+                with transient_db():
+                    async with self._pool.connection() as conn, conn.transaction():
+                        await count_events(conn, tally)
+        finally:
+            spans.end()
         if tally:
-            with transient_db():
-                async with self._pool.connection() as conn, conn.transaction():
-                    await count_events(conn, tally)
             # Events counted now, or found counted by an earlier delivery (a redelivery is rare).
             observe_since_received(self._metrics.received_to_counted, received_ms)
         outcome.done += done
         return outcome
-
-    def _event_of(self, entry: Entry) -> DomainEvent:
-        """The entry's event, under a span of its own where one would record (no span work otherwise:
-        the metric-worker produces nothing for the trace to continue into)."""
-        if records(self._tracer, entry.fields.get("traceparent")):
-            with consumer_span(self._tracer, "events process", entry.fields, {"messaging.message.id": entry.id}):
-                event = DomainEvent.from_fields(entry.fields)
-        else:
-            event = DomainEvent.from_fields(entry.fields)
-        if len(event.event_id) != _UUID_TEXT_CHARS:
-            raise InvalidMessage(f"event_id {event.event_id[:80]!r} is not a UUID")
-        return event

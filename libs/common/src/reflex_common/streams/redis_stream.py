@@ -41,10 +41,12 @@ def transient_on_outage(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, 
     return wrapper
 
 
-def _fields(raw: dict[bytes, bytes] | None) -> dict[str, bytes]:
-    if not raw:
-        return {}
-    return {k.decode(): v for k, v in raw.items()}
+def _as_sent(response: Any, **options: Any) -> Any:
+    return response
+
+
+# At most this many field names are kept decoded (a stream of odd entries cannot grow the cache).
+_MAX_NAMES = 256
 
 
 def entry_fields(fields: Mapping[str, bytes]) -> Any:
@@ -104,6 +106,25 @@ reply[4] = deleted_counts
 return reply
 """
 
+# Forward and ack in one command, atomic as a script is: XADD (MAXLEN ~) each outgoing entry, then
+# XACK. One reply for the batch, where MULTI/EXEC answers QUEUED once per command, each parsed on
+# the client. KEYS[1] is the stream read, KEYS[2..] the streams written; ARGV: the group, the number
+# of ack ids, the ids, then per entry its stream's KEYS index, MAXLEN, field count and the fields.
+# (Redis checks the memory limit at a script's first write, so a full Redis refuses all or nothing.)
+_COMMIT = """
+local group, nack = ARGV[1], tonumber(ARGV[2])
+local i = 3 + nack
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 2])
+  redis.call('XADD', KEYS[tonumber(ARGV[i])], 'MAXLEN', '~', ARGV[i + 1], '*', unpack(ARGV, i + 3, i + 2 + 2 * n))
+  i = i + 3 + 2 * n
+end
+for first = 3, 2 + nack, 1000 do
+  redis.call('XACK', KEYS[1], group, unpack(ARGV, first, math.min(first + 999, 2 + nack)))
+end
+return 0
+"""
+
 _KEEP_MAX = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) return tonumber(ARGV[1]) end
@@ -137,6 +158,12 @@ class RedisStreams:
         self._claim_ids = commands.register_script(_CLAIM_IDS)
         self._keep_max = commands.register_script(_KEEP_MAX)
         self._remove_idle = commands.register_script(_REMOVE_IDLE)
+        self._commit = commands.register_script(_COMMIT)
+        # The blocking client serves XREADGROUP alone: its reply is turned into Entries here, in one
+        # pass, instead of into redis-py's dicts first.
+        blocking.set_response_callback("XREADGROUP", _as_sent)
+        # Field names decoded once each (a stream's entries share a handful of names).
+        self._names: dict[bytes, str] = {}
 
     @transient_on_outage
     async def ensure_group(self, stream: str, group: str) -> None:
@@ -171,7 +198,18 @@ class RedisStreams:
         reply: Any = await self._blocking.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
         if not reply:
             return []
-        return [Entry(id=_id(i), fields=_fields(f), deliveries=1) for i, f in reply[0][1]]
+        # RESP3 answers {stream: entries}, RESP2 [[stream, entries]]; one stream was read.
+        entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+        return [Entry(id=_id(i), fields=self._flat_fields(flat), deliveries=1) for i, flat in entries]
+
+    def _flat_fields(self, flat: list[bytes] | None) -> dict[str, bytes]:
+        if not flat:
+            return {}
+        names, values = flat[::2], flat[1::2]
+        known = self._names
+        if not all(name in known for name in names) and len(known) < _MAX_NAMES:
+            known.update((name, name.decode()) for name in names)
+        return {known.get(name) or name.decode(): value for name, value in zip(names, values, strict=True)}
 
     @transient_on_outage
     async def autoclaim(
@@ -193,12 +231,17 @@ class RedisStreams:
     async def commit(self, stream: str, group: str, ack_ids: Sequence[str], outgoing: Sequence[Outgoing]) -> None:
         if not ack_ids and not outgoing:
             return
-        async with self._r.pipeline(transaction=True) as pipe:
-            for out in outgoing:
-                pipe.xadd(out.stream, entry_fields(out.fields), maxlen=out.maxlen, approximate=True)
-            if ack_ids:
-                pipe.xack(stream, group, *ack_ids)
-            await pipe.execute()
+        keys = [stream]
+        args: list[bytes | str | int] = [group, len(ack_ids), *ack_ids]
+        slots: dict[str, int] = {}
+        for out in outgoing:
+            if (slot := slots.get(out.stream)) is None:
+                keys.append(out.stream)
+                slot = slots[out.stream] = len(keys)
+            args += (slot, out.maxlen, len(out.fields))
+            for name, value in out.fields.items():
+                args += (name, value)
+        await self._commit(keys=keys, args=args)
 
     @transient_on_outage
     async def publish(self, outgoing: Sequence[Outgoing]) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import msgspec
 import orjson
 
 from reflex_common.errors import InvalidMessage
@@ -23,7 +22,7 @@ MAX_TYPE_CHARS = 200
 MAX_KEY_CHARS = 200
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per event, a frozen __init__ costs a setattr per field
 class Normalized:
     # Dotted event type ("pull_request.opened"); UNKNOWN_TYPE when the adapter cannot tell.
     type: str
@@ -35,16 +34,22 @@ class Normalized:
     entity: str | None
     # What is stored in events.payload (JSON-serializable).
     payload: Any
+    # The payload's JSON text when it is the body exactly as received (see `as_received`): stored as
+    # it is, jsonb parses it. None: `payload` is encoded.
+    payload_json: bytes | None = None
 
 
 Adapter = Callable[[RawEvent], Normalized]
+
+
+FORM = "application/x-www-form-urlencoded"
 
 
 def parse_body(raw: RawEvent) -> Any:
     """The body as JSON, or as a dict of form fields for form-encoded kinds.
 
     Raises InvalidMessage when it is neither (the message can never be stored as it is)."""
-    if raw.content_type == "application/x-www-form-urlencoded":
+    if raw.content_type == FORM:
         try:
             fields = dict(parse_qsl(raw.body.decode(), keep_blank_values=True))
         except UnicodeDecodeError as exc:
@@ -57,30 +62,48 @@ def parse_body(raw: RawEvent) -> Any:
     return parse_json(raw.body)
 
 
-# An integer literal of 19+ digits (possibly past 64 bits) outside a string is rare enough to check
-# for with a regex before paying for the slower exact parse; inside a string it costs one parse.
-_LONG_INTEGER = re.compile(rb"\d{19,}")
+def as_received(raw: RawEvent, body: Any) -> bytes | None:
+    """The body's text, for `Normalized.payload_json`, when `body` is what parse_body(raw) made of a
+    JSON body and the adapter stores it unchanged: the text orjson accepted (UTF-8, no NUL escape,
+    not too deep) is text jsonb accepts, and it keeps every number exactly as sent."""
+    return raw.body if body is not None and raw.content_type != FORM else None
+
+
+# msgspec keeps integers of any size exact (Postgres numeric, in jsonb, does too), where orjson reads
+# those past 64 bits as floats: no second, exact parse, and no scan of every body for long digit runs.
+_DECODER = msgspec.json.Decoder()
 
 
 def parse_json(data: bytes | str) -> Any:
     """JSON that Postgres can store as jsonb; InvalidMessage otherwise."""
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidMessage(f"body is not JSON: {exc}") from exc
     raw = data.encode() if isinstance(data, str) else data
-    if nested_too_deep(raw, value):
+    try:
+        value = _DECODER.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidMessage(f"body is not JSON: {exc}") from exc
+    except RecursionError:
+        value = _TOO_DEEP
+    if value is _TOO_DEEP or _too_deep(raw, value):
         raise InvalidMessage(f"body nests deeper than {MAX_JSON_DEPTH} levels, more than the store takes")
-    if _LONG_INTEGER.search(raw):
-        # orjson reads integers past 64 bits as floats, losing digits; the standard library keeps
-        # them exact (Postgres numeric, in jsonb, does too).
-        value = json.loads(raw)
-    escaped_nul = "\\u0000" in data if isinstance(data, str) else b"\\u0000" in data
     # Postgres jsonb cannot hold NUL characters in strings. The bytes only hint at one (the text
     # "\\u0000", an escaped backslash, is fine): look at the decoded value.
-    if escaped_nul and _has_nul(value):
+    if b"\\u0000" in raw and _has_nul(value):
         raise InvalidMessage("body contains a NUL character (\\u0000), which jsonb cannot store")
     return value
+
+
+_TOO_DEEP = object()
+
+
+def _too_deep(raw: bytes, value: Any) -> bool:
+    """nested_too_deep, free unless the body has that many brackets. orjson's encoder, which measures
+    the depth, cannot take integers past 64 bits: then it measures orjson's own reading (floats)."""
+    if not nested_too_deep(raw, value):
+        return False
+    try:
+        return nested_too_deep(raw, orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return True  # orjson refuses it only by its depth: msgspec read it
 
 
 def _has_nul(value: Any) -> bool:

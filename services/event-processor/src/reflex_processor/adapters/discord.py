@@ -14,6 +14,7 @@ from typing import Any
 from reflex_common.schemas import RawEvent
 from reflex_processor.adapters.base import (
     Normalized,
+    as_received,
     dig,
     dotted,
     from_iso,
@@ -50,6 +51,7 @@ def normalize(raw: RawEvent) -> Normalized:
             delivery_key=None,
             entity=ref("user", dig(event, "data", "user", "id")),
             payload=body,
+            payload_json=as_received(raw, body),
         )
     code = dig(body, "type")
     is_code = type(code) is int  # not a bool or a float that happens to equal one

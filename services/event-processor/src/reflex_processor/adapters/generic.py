@@ -6,7 +6,7 @@ The type comes from a common header or body field when there is one; otherwise U
 from __future__ import annotations
 
 from reflex_common.schemas import RawEvent
-from reflex_processor.adapters.base import UNKNOWN_TYPE, Normalized, dig, from_iso, from_unix, parse_body
+from reflex_processor.adapters.base import UNKNOWN_TYPE, Normalized, as_received, dig, from_iso, from_unix, parse_body
 
 _TYPE_HEADERS = ("x-event-type", "x-github-event", "x-gitlab-event", "x-shopify-topic", "x-webhook-event")
 _TYPE_FIELDS = ("type", "event_type", "event", "topic", "action")
@@ -32,4 +32,5 @@ def normalize(raw: RawEvent) -> Normalized:
         delivery_key=None,
         entity=str(entity) if isinstance(entity, str | int) else None,
         payload=body,
+        payload_json=as_received(raw, body),
     )

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from reflex_common.schemas import RawEvent
 from reflex_processor.adapters.base import (
     Normalized,
+    as_received,
     dig,
     dotted,
     from_iso,
@@ -42,7 +44,7 @@ _TIME_FIELDS = (
 
 
 def normalize(raw: RawEvent) -> Normalized:
-    body = parse_body(raw)
+    body = received = parse_body(raw)
     if isinstance(body, dict) and isinstance(body.get("payload"), str) and len(body) == 1:
         body = parse_json(body["payload"])  # a webhook set to application/x-www-form-urlencoded
     event = text(raw.headers.get("x-github-event"))
@@ -51,11 +53,22 @@ def normalize(raw: RawEvent) -> Normalized:
     pushed = from_unix(dig(body, "repository", "pushed_at")) if event == "push" else None
     return Normalized(
         type=dotted(event, dig(body, "action")),
-        occurred_at=pushed or next(filter(None, (from_iso(dig(subject, field)) for field in _TIME_FIELDS)), None),
+        occurred_at=pushed or _subject_time(subject),
         delivery_key=None,
         entity=_entity(body),
         payload=body,
+        payload_json=as_received(raw, body) if body is received else None,
     )
+
+
+def _subject_time(subject: Any) -> datetime | None:
+    """The first of the subject's _TIME_FIELDS that is a timestamp (looking only at fields it has)."""
+    if not isinstance(subject, dict):
+        return None
+    for field in _TIME_FIELDS:
+        if field in subject and (at := from_iso(subject[field])) is not None:
+            return at
+    return None
 
 
 def _entity(body: Any) -> str | None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref, text
+from reflex_processor.adapters.base import Normalized, as_received, dig, dotted, from_iso, parse_body, ref, text
 
 # Where each object_kind keeps what happened to it; the others use object_attributes.action.
 _QUALIFIERS: dict[str, tuple[str, ...]] = {
@@ -42,6 +42,7 @@ def normalize(raw: RawEvent) -> Normalized:
         delivery_key=None,
         entity=_entity(body, kind),
         payload=body,
+        payload_json=as_received(raw, body),
     )
 
 

@@ -7,7 +7,17 @@ import re
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, from_unix, parse_body, ref, text
+from reflex_processor.adapters.base import (
+    Normalized,
+    as_received,
+    dig,
+    dotted,
+    from_iso,
+    from_unix,
+    parse_body,
+    ref,
+    text,
+)
 
 _WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -20,6 +30,7 @@ def normalize(raw: RawEvent) -> Normalized:
         delivery_key=None,
         entity=_entity(body),
         payload=body,
+        payload_json=as_received(raw, body),
     )
 
 

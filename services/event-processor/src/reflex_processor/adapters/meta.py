@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-from reflex_processor.adapters.base import Normalized, dig, dotted, from_unix, parse_body, ref, text
+from reflex_processor.adapters.base import Normalized, as_received, dig, dotted, from_unix, parse_body, ref, text
 
 # A Messenger item's key → the webhook field it is delivered under.
 _MESSAGING_FIELDS = {
@@ -39,6 +39,7 @@ def normalize(raw: RawEvent) -> Normalized:
         delivery_key=None,
         entity=ref(subject.strip(), dig(entry, "id")) if subject is not None else None,
         payload=body,
+        payload_json=as_received(raw, body),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from reflex_common.schemas import RawEvent
 from reflex_processor.adapters.base import (
     Normalized,
+    as_received,
     dig,
     dotted,
     from_iso,
@@ -26,4 +27,5 @@ def normalize(raw: RawEvent) -> Normalized:
         delivery_key=natural_key(dig(event, "id")),
         entity=ref(noun, dig(event, "data", "id")) if noun is not None else None,
         payload=body,
+        payload_json=as_received(raw, body),
     )

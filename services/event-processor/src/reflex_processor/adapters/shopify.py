@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from reflex_common.schemas import RawEvent
-from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref, text
+from reflex_processor.adapters.base import Normalized, as_received, dig, dotted, from_iso, parse_body, ref, text
 
 
 def normalize(raw: RawEvent) -> Normalized:
@@ -22,6 +22,7 @@ def normalize(raw: RawEvent) -> Normalized:
         delivery_key=None,
         entity=resource or ref("shop", raw.headers.get("x-shopify-shop-domain")),
         payload=body,
+        payload_json=as_received(raw, body),
     )
 
 

@@ -18,6 +18,7 @@ from reflex_common.schemas import RawEvent
 from reflex_processor.adapters.base import (
     UNKNOWN_TYPE,
     Normalized,
+    as_received,
     dig,
     dotted,
     from_unix,
@@ -34,7 +35,14 @@ def normalize(raw: RawEvent) -> Normalized:
     # As at the ingress, the signed body (not the unsigned Content-Type) says JSON or form.
     body = parse_json(raw.body) if raw.body.lstrip().startswith(b"{") else parse_body(raw)
     if not isinstance(body, dict):
-        return Normalized(type=UNKNOWN_TYPE, occurred_at=None, delivery_key=None, entity=None, payload=body)
+        return Normalized(
+            type=UNKNOWN_TYPE,
+            occurred_at=None,
+            delivery_key=None,
+            entity=None,
+            payload=body,
+            payload_json=as_received(raw, body),
+        )
     if isinstance(body.get("payload"), str):
         return _interaction(body)
     if "command" in body:

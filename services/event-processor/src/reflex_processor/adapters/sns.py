@@ -8,6 +8,7 @@ from __future__ import annotations
 from reflex_common.schemas import RawEvent
 from reflex_processor.adapters.base import (
     Normalized,
+    as_received,
     dig,
     dotted,
     from_iso,
@@ -29,4 +30,5 @@ def normalize(raw: RawEvent) -> Normalized:
         delivery_key=natural_key(dig(body, "MessageId")),
         entity=ref("topic", topic_arn),
         payload=body,
+        payload_json=as_received(raw, body),
     )

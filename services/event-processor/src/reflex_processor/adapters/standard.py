@@ -4,7 +4,7 @@ ISO-8601, "data": {...}}`; the message id is the `webhook-id` header (the ingres
 from __future__ import annotations
 
 from reflex_common.schemas import RawEvent
-from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref, text
+from reflex_processor.adapters.base import Normalized, as_received, dig, dotted, from_iso, parse_body, ref, text
 
 
 def normalize(raw: RawEvent) -> Normalized:
@@ -18,4 +18,5 @@ def normalize(raw: RawEvent) -> Normalized:
         delivery_key=None,
         entity=ref(noun, dig(body, "data", "id")) if noun else None,
         payload=body,
+        payload_json=as_received(raw, body),
     )

@@ -8,6 +8,7 @@ from typing import Any
 from reflex_common.schemas import RawEvent
 from reflex_processor.adapters.base import (
     Normalized,
+    as_received,
     dig,
     dotted,
     from_iso,
@@ -28,6 +29,7 @@ def normalize(raw: RawEvent) -> Normalized:
         delivery_key=natural_key(dig(body, "id")),
         entity=_entity(body),
         payload=body,
+        payload_json=as_received(raw, body),
     )
 
 

@@ -5,7 +5,7 @@ header and the subscription ("revocation.channel.follow"). The message id is a h
 from __future__ import annotations
 
 from reflex_common.schemas import RawEvent
-from reflex_processor.adapters.base import Normalized, dig, dotted, from_iso, parse_body, ref
+from reflex_processor.adapters.base import Normalized, as_received, dig, dotted, from_iso, parse_body, ref
 
 # When the event happened, by the event's field for it (an end before its start).
 _TIME_FIELDS = ("ended_at", "followed_at", "banned_at", "redeemed_at", "started_at", "created_at")
@@ -34,4 +34,5 @@ def normalize(raw: RawEvent) -> Normalized:
             or ref("user", dig(event, "user_id"))
         ),
         payload=body,
+        payload_json=as_received(raw, body),
     )

@@ -4,7 +4,7 @@ event's first word names what `payload.object` is."""
 from __future__ import annotations
 
 from reflex_common.schemas import RawEvent
-from reflex_processor.adapters.base import Normalized, dig, dotted, from_unix, parse_body, ref, text
+from reflex_processor.adapters.base import Normalized, as_received, dig, dotted, from_unix, parse_body, ref, text
 
 
 def normalize(raw: RawEvent) -> Normalized:
@@ -17,4 +17,5 @@ def normalize(raw: RawEvent) -> Normalized:
         delivery_key=None,
         entity=ref(noun, dig(body, "payload", "object", "id")) if noun else None,
         payload=body,
+        payload_json=as_received(raw, body),
     )
