@@ -16,7 +16,13 @@ then a summary table and each stage's breakdown (µs per event in each step; see
               INCLUDING ALL) of the same database. Target: ratio >= 0.6.
 3. e2e        events/s from the first ingress POST until every accepted event is counted in
               metric_counts, with `python -m reflex_ingress`, `python -m reflex_processor` and
-              `python -m reflex_metrics` running as subprocesses. Target: >= 8,000 events/s.
+              `python -m reflex_metrics` running as subprocesses (CPU µs per event of each, and of
+              Redis and the PostgreSQL backends). Target: >= 8,000 events/s. Then on the same
+              services a sustained run (full load for --sustain-seconds, the backlog sampled every
+              second: flat or not) and a paced one (--paced-rate for --paced-seconds: received ->
+              persisted p50/p99 from the rows; target p99 <= 100 ms), then a drain of
+              --drain-entries backlogged raw entries with each consumer's RSS at start, peak and end
+              (target: < 10 % growth).
 
 Servers: REDIS_URL / DATABASE_URL when set (used under a key prefix of our own and in a scratch
 database: nothing else on them is read, flushed or changed), else throwaway servers started through
@@ -25,7 +31,8 @@ reflex_common.testing. Traffic goes to 127.0.0.1 only. Every process started her
 
     uv run python -m benchmarks [--only ingress|processor|e2e] [--seconds 10] [--events 50000]
                                 [--connections 64] [--processors 1] [--load-generator auto|wrk|aiohttp]
-                                [--smoke] [--json PATH]
+                                [--sustain-seconds 20] [--paced-rate 1000] [--paced-seconds 15]
+                                [--drain-entries 50000] [--smoke] [--json PATH]
 """
 
 from __future__ import annotations
@@ -76,6 +83,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--processors", type=int, default=1, help="e2e: event-processor processes, each its own consumer (default 1)"
     )
+    parser.add_argument(
+        "--sustain-seconds",
+        type=float,
+        default=20.0,
+        help="e2e: seconds of full load in the sustained run (default 20)",
+    )
+    parser.add_argument(
+        "--paced-rate", type=float, default=1000.0, help="e2e: requests/s of the paced latency run (default 1,000)"
+    )
+    parser.add_argument(
+        "--paced-seconds", type=float, default=15.0, help="e2e: seconds of the paced latency run (default 15)"
+    )
+    parser.add_argument(
+        "--drain-entries",
+        type=int,
+        default=50_000,
+        help="e2e: raw entries backlogged before the consumers start, RSS watched through the drain "
+        "(default 50,000; the issue's figure: 200,000)",
+    )
     parser.add_argument("--connections", type=int, default=64, help="concurrent HTTP connections (default 64)")
     parser.add_argument(
         "--max-requests",
@@ -114,6 +140,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.smoke:
         args.seconds, args.events, args.connections, args.max_requests = 1.0, 300, 8, 2000
+        args.sustain_seconds, args.paced_rate, args.paced_seconds, args.drain_entries = 3.0, 100.0, 2.0, 500
         args.breakdown_runs, args.breakdown_events = 2, 64
     numbers = (
         args.events,
@@ -122,11 +149,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.processors,
         args.breakdown_runs,
         args.ingress_workers,
+        args.drain_entries,
     )
-    if min(*numbers, args.breakdown_events) < 1 or args.seconds <= 0:
+    durations = (args.seconds, args.sustain_seconds, args.paced_rate, args.paced_seconds)
+    if min(*numbers, args.breakdown_events) < 1 or min(durations) <= 0:
         parser.error(
-            "--events, --seconds, --connections, --max-requests, --processors, --ingress-workers and --breakdown-* "
-            "must be positive"
+            "--events, --seconds, --connections, --max-requests, --processors, --ingress-workers, --breakdown-*, "
+            "--sustain-seconds, --paced-*, --drain-entries must be positive"
         )
     return args
 
@@ -173,19 +202,19 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 try:
                     if name == "ingress":
-                        result = bench_ingress(args, redis_url, generator, workdir)
+                        ran = [bench_ingress(args, redis_url, generator, workdir)]
                     elif name == "processor":
                         assert pg_url is not None
-                        result = bench_processor(args, redis_url, pg_url)
+                        ran = [bench_processor(args, redis_url, pg_url)]
                     else:
                         assert pg_url is not None
-                        result = bench_e2e(args, redis_url, pg_url, generator, workdir)
+                        ran = bench_e2e(args, redis_url, pg_url, generator, workdir)
                 except (RuntimeError, OSError) as exc:
                     failures.append(f"{name}: {exc}")
                     say(f"bench: {name} failed: {exc}")
                     continue
-                results.append(result)
-                say(result.summary)
+                results += ran
+                say(ran[-1].summary)
                 say()
     except MissingBinaryError as exc:
         say(f"bench: {exc}")

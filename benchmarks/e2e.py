@@ -1,32 +1,39 @@
-"""Benchmark 3: events/s from the first ingress POST until every accepted event is counted in
-metric_counts, the three services running as subprocesses (`python -m reflex_ingress`, ...)."""
+"""Benchmark 3, end to end, the services running as subprocesses (`python -m reflex_ingress`, ...):
+a burst (events/s from the first ingress POST until every accepted event is counted in metric_counts,
+with CPU µs per event of each process), then a sustained run with the backlog sampled and a paced
+run for received -> persisted latency (e2e_sustained.py), then a backlog drain with each service's
+RSS (e2e_drain.py)."""
 
 from __future__ import annotations
 
 import argparse
 import secrets
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.bodies import make_variants, sources_yaml
 from benchmarks.breakdown import Breakdown, StepTime
-from benchmarks.ingress import READY_TIMEOUT_S, generator_label, redis_xlen
+from benchmarks.e2e_drain import bench_drain
+from benchmarks.e2e_sustained import bench_latency, bench_sustained
+from benchmarks.ingress import generator_label
 from benchmarks.load import LoadRun
-from benchmarks.processes import CHILDREN, child_env, cpu_s
+from benchmarks.pipeline import E2eRun, cpu_per_event_us, cpu_reading, os_cpus, running_pipeline, wait_counted
+from benchmarks.processes import CHILDREN
 from benchmarks.report import Result, fmt, say, verdict
-from reflex_common.testing.children import Child, wait_ready
 
 TARGET_E2E_RATE = 8000.0
 E2E_STALL_S = 60.0
 
 
-def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: str, workdir: Path) -> Result:
+def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: str, workdir: Path) -> list[Result]:
+    """The burst run (below), then on the same services the sustained and paced runs
+    (e2e_sustained.py), then a backlog drain on services of its own (e2e_drain.py)."""
     import psycopg
+    from redis import Redis
 
     from reflex_common.keys import Keys
-    from reflex_common.testing import delete_prefix, free_port, scratch_database, unique_prefix
+    from reflex_common.testing import delete_prefix, scratch_database, unique_prefix
 
     n = args.events
     say(
@@ -38,88 +45,72 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
     sources = workdir / "e2e-sources.yaml"
     sources.write_text(sources_yaml("REFLEX_BENCH_SECRET"))
     prefix = unique_prefix()
-    stream = Keys(prefix).raw_stream
+    keys = Keys(prefix)
     say(f"[e2e]   key prefix {prefix}, scratch database")
-    procs: list[Child] = []
+    results: list[Result] = []
+    redis = Redis.from_url(redis_url)
     try:
-        with scratch_database(pg_url) as db_url:
-            http_port = free_port()
-            common = {"REDIS_URL": redis_url, "DATABASE_URL": db_url, "KEY_PREFIX": prefix}
-            processors = [
-                (f"processor-{i}", "reflex_processor", {"CONSUMER_NAME": f"bench-processor-{i}"})
-                for i in range(1, args.processors + 1)
-            ]
-            specs = [
-                *processors,
-                ("metric-worker", "reflex_metrics", {"CONSUMER_NAME": "bench-metrics"}),
-                (
-                    "ingress",
-                    "reflex_ingress",
-                    {
-                        "SOURCES_FILE": str(sources),
-                        "HTTP_PORT": str(http_port),
-                        "HTTP_HOST": "127.0.0.1",
-                        "REFLEX_BENCH_SECRET": secret,
-                    },
-                ),
-            ]
-            ready_urls = []
-            for name, module, extra in specs:
-                health = free_port()
-                log = workdir / f"e2e-{name}.log"
-                env = child_env(**common, HEALTH_PORT=str(health), **extra)
-                procs.append(CHILDREN.start(name, [sys.executable, "-m", module], env=env, log_path=log))
-                ready_urls.append(f"http://127.0.0.1:{http_port if name == 'ingress' else health}/readyz")
-            wait_ready(ready_urls, procs, READY_TIMEOUT_S)
+        with (
+            scratch_database(pg_url) as db_url,
+            running_pipeline(
+                redis_url=redis_url,
+                db_url=db_url,
+                prefix=prefix,
+                workdir=workdir,
+                processors=args.processors,
+                ingress={"SOURCES_FILE": str(sources), "REFLEX_BENCH_SECRET": secret},
+            ) as pipeline,
+            psycopg.connect(db_url, autocommit=True) as conn,
+        ):
             say(f"[e2e]   services ready (logs in {workdir})")
-
-            with psycopg.connect(db_url, autocommit=True) as conn:
-
-                def counted() -> int:
-                    row = conn.execute("SELECT coalesce(sum(count), 0) FROM metric_counts WHERE type = '*'").fetchone()
-                    return int(row[0]) if row else 0
-
-                load = LoadRun(
-                    generator,
-                    http_port,
-                    variants,
-                    seconds=max(120.0, n / 200),
-                    connections=args.connections,
-                    max_requests=n,
-                    workdir=workdir,
-                    threads=args.wrk_threads,
-                )
-                cpu0 = {proc.name: cpu_s(proc.pid) for proc in procs}
-                t0 = time.perf_counter()
-                load.start()
-                while load.running():
-                    time.sleep(0.05)
-                load_result = load.result()
-                t_sent = time.perf_counter() - t0
-                time.sleep(0.2)  # answers still in flight when the generator stopped
-                accepted = redis_xlen(redis_url, stream)
-                last, last_change = -1, time.perf_counter()
-                while True:
-                    now_counted = counted()
-                    if now_counted >= accepted:
-                        break
-                    if now_counted != last:
-                        last, last_change = now_counted, time.perf_counter()
-                    elif time.perf_counter() - last_change > E2E_STALL_S:
-                        raise RuntimeError(f"e2e stalled: {now_counted} of {accepted} counted")
-                    for proc in procs:
-                        if not proc.alive:
-                            raise RuntimeError(f"{proc.name} exited with {proc.exit_description()} during the run")
-                    time.sleep(0.05)
-                t_all = time.perf_counter() - t0
-                cpu = {proc.name: cpu_s(proc.pid) - cpu0[proc.name] for proc in procs}
-                rows = conn.execute("SELECT count(*) FROM events").fetchone()
-                stored = int(rows[0]) if rows else 0
-            CHILDREN.stop_many(procs, grace_s=30)
-            procs.clear()
+            run = E2eRun(args, pipeline, redis, conn, keys, generator, variants, workdir)
+            for bench in (_burst, bench_sustained, bench_latency):
+                results.append(bench(run))
+                say(results[-1].summary)
     finally:
         CHILDREN.stop_all()  # when interrupted: the load generator first, then the services
+        redis.close()
         delete_prefix(redis_url, prefix)
+    drain_prefix = unique_prefix()
+    try:
+        with scratch_database(pg_url) as db_url:
+            results.append(bench_drain(args, redis_url, db_url, drain_prefix, workdir))
+    finally:
+        CHILDREN.stop_all()
+        delete_prefix(redis_url, drain_prefix)
+    return results
+
+
+def _burst(run: E2eRun) -> Result:
+    """events/s from the first POST of --events webhooks until every accepted one is counted."""
+    args, pipeline, redis, conn, generator = run.args, run.pipeline, run.redis, run.conn, run.generator
+    assert pipeline.http_port is not None
+    n = args.events
+    procs = pipeline.procs
+    load = LoadRun(
+        generator,
+        pipeline.http_port,
+        run.variants,
+        seconds=max(120.0, n / 200),
+        connections=args.connections,
+        max_requests=n,
+        workdir=run.workdir,
+        threads=args.wrk_threads,
+    )
+    before = cpu_reading(procs, redis, conn)
+    t0 = time.perf_counter()
+    load.start()
+    while load.running():
+        time.sleep(0.05)
+    load_result = load.result()
+    t_sent = time.perf_counter() - t0
+    time.sleep(0.2)  # answers still in flight when the generator stopped
+    accepted = int(redis.xlen(run.keys.raw_stream))
+    now_counted = wait_counted(pipeline, conn, accepted, E2E_STALL_S, "e2e")
+    t_all = time.perf_counter() - t0
+    cpu = cpu_per_event_us(before, cpu_reading(procs, redis, conn), accepted)
+    rows = conn.execute("SELECT count(*) FROM events").fetchone()
+    stored = int(rows[0]) if rows else 0
     rate = accepted / t_all
     met = rate >= TARGET_E2E_RATE and stored == accepted == now_counted
     say(
@@ -153,14 +144,21 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
             "ingress_rate_during_e2e": accepted / t_sent,
             "load": asdict(load_result),
             "generator": generator_label(generator, args),
+            "cpu_us_per_event": cpu,
         },
         process_breakdown(cpu, accepted),
     )
 
 
-def process_breakdown(cpu: dict[str, float], events: int) -> Breakdown:
-    """The end-to-end stage breakdown: CPU µs per event of each service process over the whole run
-    (the load generator, Redis and PostgreSQL not included). Its total bounds the rate: 2 cores give
-    at most 2e6 / total events/s."""
-    steps = [StepTime(name, "cpu", seconds * 1e6 / max(events, 1), None) for name, seconds in cpu.items()]
-    return Breakdown("e2e", events, 1, steps, note="CPU of each service process over the run, per event accepted")
+def process_breakdown(cpu_us: dict[str, float], events: int) -> Breakdown:
+    """The end-to-end stage breakdown: CPU µs per event of each service process, of Redis and of the
+    PostgreSQL backends over the whole run (the load generator not included). Its total bounds the
+    rate: N cores give at most N × 1e6 / total events/s, and one process at most 1e6 / its figure."""
+    steps = [StepTime(name, "cpu", us, None) for name, us in cpu_us.items()]
+    total = sum(cpu_us.values()) or 1.0
+    top = max(cpu_us, key=lambda k: cpu_us[k]) if cpu_us else "-"
+    note = (
+        f"CPU per event accepted; at most {os_cpus() * 1e6 / total:,.0f} events/s on {os_cpus()} cores, "
+        f"{1e6 / max(cpu_us.get(top, 1.0), 1e-9):,.0f}/s for {top} alone"
+    )
+    return Breakdown("e2e", events, 1, steps, note=note)

@@ -18,6 +18,7 @@ from reflex_common.streams.redis_stream import open_redis_streams
 from reflex_metrics.closer import WindowCloser
 from reflex_metrics.counter import count_events
 from reflex_metrics.metrics import MetricWorkerMetrics
+from reflex_metrics.tally import Tally
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -39,9 +40,14 @@ async def closer(redis_url: str, migrated_db: str, key_prefix: str) -> AsyncIter
         )
 
 
-async def add(db: str, rows: list[tuple[str, str, str, datetime]]) -> None:
+async def add(db: str, events: list[tuple[str, str, str, datetime]]) -> None:
+    """Count (event_id, source, type, received_at) events as the count handler does: each in its
+    type's window and in its source's "*"."""
+    tally = Tally(60)
+    for event_id, source, type_, received_at in events:
+        tally.add(event_id, source, type_, received_at.timestamp())
     async with await psycopg.AsyncConnection.connect(db) as conn, conn.transaction():
-        await count_events(conn, rows)
+        await count_events(conn, tally)
 
 
 def eid(n: int) -> str:
@@ -59,16 +65,20 @@ async def test_windows_close_with_zeros_for_silence_and_revise_for_late_events(
     # Not yet: the window [12:00, 12:01) ends at 12:01, plus 5 s lateness.
     assert await closer.close(T0 + MIN + timedelta(seconds=4)) == []
     first = await closer.close(T0 + 3 * MIN + timedelta(seconds=5))
+    # A repeated event counts once, in its type's window and in the source's "*".
     assert summary(first) == [
+        ("*", T0, 2, 0),
         ("push", T0, 2, 0),
+        ("*", T0 + MIN, 0, 0),
         ("push", T0 + MIN, 0, 0),
+        ("*", T0 + 2 * MIN, 0, 0),
         ("push", T0 + 2 * MIN, 0, 0),
     ]
     assert await closer.close(T0 + 3 * MIN + timedelta(seconds=30)) == []
     # A late event for a closed window, and a repeat of an event already counted.
     await add(migrated_db, [(eid(3), "s", "push", T0 + MIN), (eid(2), "s", "push", T0)])
     revised = await closer.close(T0 + 3 * MIN + timedelta(seconds=40))
-    assert summary(revised) == [("push", T0 + MIN, 1, 1)]
+    assert summary(revised) == [("*", T0 + MIN, 1, 1), ("push", T0 + MIN, 1, 1)]
 
 
 async def test_the_closer_counts_windows_closed_revisions_and_late_events(migrated_db: str, redis_url: str) -> None:
@@ -85,10 +95,10 @@ async def test_the_closer_counts_windows_closed_revisions_and_late_events(migrat
             tracer=TracerProvider().get_tracer("t"),
             metrics=MetricWorkerMetrics(registry),
         )
-        # Each event counts in its type's window and in "*", as the count handler writes them.
-        await add(migrated_db, [(eid(1), "s", "push", T0), (eid(1), "s", "*", T0)])
+        # Each event counts in its type's window and in "*".
+        await add(migrated_db, [(eid(1), "s", "push", T0)])
         assert len(await closer.close(T0 + 3 * MIN + timedelta(seconds=5))) == 6
-        late = [(eid(n), "s", t, T0 + MIN) for n in (2, 3) for t in ("push", "*")]
+        late = [(eid(n), "s", "push", T0 + MIN) for n in (2, 3)]
         await add(migrated_db, late)
         assert summary(await closer.close(T0 + 3 * MIN + timedelta(seconds=30))) == [
             ("*", T0 + MIN, 2, 1),
@@ -105,7 +115,7 @@ async def test_only_one_closer_works_at_a_time(closer: WindowCloser, migrated_db
     async with await psycopg.AsyncConnection.connect(migrated_db) as other, other.transaction():
         await other.execute("SELECT pg_advisory_xact_lock(%s)", (0x5EF1E8,))
         assert await closer.close(T0 + 5 * MIN) == []
-    assert len(await closer.close(T0 + 5 * MIN)) == 4
+    assert len(await closer.close(T0 + 5 * MIN)) == 8  # 4 windows of "push", 4 of "*"
 
 
 async def test_counted_ids_are_forgotten_only_past_the_retention(closer: WindowCloser, migrated_db: str) -> None:
@@ -139,7 +149,7 @@ async def test_event_time_never_closes_a_window_before_the_lateness_has_passed(
     await add(migrated_db, [(eid(1), "s", "push", T0), (eid(2), "s", "push", T0 + MIN)])
     # Wall clock 12:01:03 with 5 s lateness: [12:00, 12:01) may not close yet, whatever event time says.
     assert await closer.close(T0 + MIN + timedelta(seconds=3)) == []
-    assert summary(await closer.close(T0 + MIN + timedelta(seconds=5))) == [("push", T0, 1, 0)]
+    assert summary(await closer.close(T0 + MIN + timedelta(seconds=5))) == [("*", T0, 1, 0), ("push", T0, 1, 0)]
 
 
 async def test_the_closer_pauses_while_the_windows_stream_backlog_is_over_its_bound(
@@ -166,12 +176,12 @@ async def test_the_closer_pauses_while_the_windows_stream_backlog_is_over_its_bo
             backpressure=backlog,
         )
         await add(migrated_db, [(eid(1), "s", "push", T0)])
-        first = await closer.close(T0 + 3 * MIN + timedelta(seconds=5))  # 3 windows: the bound reached
-        assert len(first) == 3
+        first = await closer.close(T0 + 3 * MIN + timedelta(seconds=5))  # 3 windows each of 2 series: past the bound
+        assert len(first) == 6
         await add(migrated_db, [(eid(2), "s", "push", T0 + 3 * MIN)])
         assert await closer.close(T0 + 6 * MIN) == []  # paused: the detector has not read them
         async with Redis.from_url(redis_url) as r:
-            assert await r.xlen(stream) == 3
+            assert await r.xlen(stream) == 6
             await r.xreadgroup(ANOMALY_GROUP, "d", {stream: ">"})
             await r.xack(stream, ANOMALY_GROUP, *[e for e, _ in (await r.xrange(stream))])
-        assert len(await closer.close(T0 + 6 * MIN)) == 2  # read and acked: closing resumes
+        assert len(await closer.close(T0 + 6 * MIN)) == 4  # read and acked: closing resumes

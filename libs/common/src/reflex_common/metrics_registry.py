@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import (
@@ -51,6 +53,22 @@ def observe_since_received(histogram: Histogram, received_ms: Mapping[str, list[
     received_at in ms since the epoch): the latency of a stage that has just committed them."""
     now_ms = time.time() * 1000
     for source, times in received_ms.items():
-        child = histogram.labels(source)
-        for ms in times:
-            child.observe(max(0.0, now_ms - ms) / 1000)
+        observe_many(histogram.labels(source), [max(0.0, now_ms - ms) / 1000 for ms in times])
+
+
+def observe_many(histogram: Histogram, amounts: Sequence[float]) -> None:
+    """`histogram.observe(a)` for each amount (of an unlabelled histogram or a labelled child), with
+    one update per bucket touched rather than two locked updates per amount: prometheus_client has no
+    bulk observe, and a batch of 500 events observed one by one costs its worker more than counting
+    them. Falls back to observe() should the client's internals ever change shape."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if not (isinstance(bounds, list) and isinstance(buckets, list) and len(bounds) == len(buckets) and total):
+        for amount in amounts:
+            histogram.observe(amount)
+        return
+    # observe() counts an amount in the first bucket whose bound is >= it (the last bound is +Inf).
+    for index, n in Counter(bisect_left(bounds, amount) for amount in amounts).items():
+        buckets[index].inc(n)
+    total.inc(sum(amounts))
