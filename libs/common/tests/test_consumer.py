@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 
@@ -276,6 +277,9 @@ async def test_concurrent_batches_never_hold_more_than_max_in_flight(
     most_held = 0
     most_batches = 0
     batches = 0
+    # Each batch is held until three are in hand at once (or 2 s pass), so a loaded machine that reads
+    # slower than a batch finishes cannot hide the concurrency this test is about.
+    three_at_once = asyncio.Event()
 
     class Slow(Recorder):
         async def handle(self, entries: Sequence[Entry]) -> Outcome:
@@ -283,6 +287,11 @@ async def test_concurrent_batches_never_hold_more_than_max_in_flight(
             held += len(entries)
             batches += 1
             most_held, most_batches = max(most_held, held), max(most_batches, batches)
+            if batches >= 3:
+                three_at_once.set()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await three_at_once.wait()
             await asyncio.sleep(0.02)
             held -= len(entries)
             batches -= 1
