@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from livekit import ACCEPTED, REJECTED, SERVICES, Scrape, http, live_services
+from livekit import ACCEPTED, REJECTED, SERVICES, LiveServices, Scrape, http, live_services
 from promkit import Promtool, show
 
 from reflex_common.testing import start_redis_process, unique_prefix
@@ -62,9 +62,15 @@ def test_the_metric_worker_counts_the_windows_it_closes(scrapes: dict[str, Scrap
     assert "reflex_metric_worker_window_revisions_total" in metrics.names
 
 
-def test_stream_gauges_include_the_length(scrapes: dict[str, Scrape]) -> None:
-    processor = scrapes["event-processor"]
-    assert processor.value("reflex_stream_length_entries", group="event-processor") == ACCEPTED
+def test_stream_gauges_include_the_length(scrapes: dict[str, Scrape], live: LiveServices) -> None:
+    """The gauges are a sample taken every STATS_INTERVAL_S (0.2 s here): the scrape taken once every
+    event was counted may predate the sample that saw the last XADD, so wait for a fresh one."""
+    length = "reflex_stream_length_entries"
+    live.wait_until(
+        lambda: live.scrape("event-processor").value(length, group="event-processor") == ACCEPTED,
+        30,
+        f"the stream length gauge to read {ACCEPTED}",
+    )
 
 
 @pytest.mark.parametrize("worker", ["event-processor", "metric-worker", "anomaly-detector"])
