@@ -31,6 +31,7 @@ async def _bench_processor(
     from redis.asyncio import Redis
 
     from reflex_common.db import apply_migrations
+    from reflex_common.heap import freeze_startup_heap
     from reflex_common.keys import PROCESSOR_GROUP
     from reflex_common.streams.redis_stream import open_redis_streams
     from reflex_common.telemetry import create_tracer_provider
@@ -100,6 +101,7 @@ async def _bench_processor(
     labels = {"stream": keys.raw_stream, "group": PROCESSOR_GROUP}
     async with processor_worker.create_worker(settings, provider.get_tracer("reflex_processor"), registry) as worker:
         await worker.prepare()
+        freeze_startup_heap()  # as the service's runner does before its worker runs
         t = time.perf_counter()
         task = asyncio.create_task(worker.run(burst=True))
         done = 0.0

@@ -70,6 +70,10 @@ async def _serve(kind: str) -> None:
     host, port = os.environ.get("HTTP_HOST", "127.0.0.1"), int(os.environ["HTTP_PORT"])
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10.0)
     await runner.setup()
+    if kind == "ingress":
+        from reflex_common.heap import freeze_startup_heap
+
+        freeze_startup_heap()  # as reflex_ingress.__main__ does before it serves
     # BENCH_REUSE_PORT=1: one of several processes on the port, as INGRESS_WORKERS' workers are.
     reuse_port = os.environ.get("BENCH_REUSE_PORT") == "1"
     await web.TCPSite(runner, host, port, backlog=1024, reuse_port=reuse_port or None).start()

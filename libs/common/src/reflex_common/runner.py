@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from reflex_common.errors import ConfigError
 from reflex_common.health import Check, health_app, serve
+from reflex_common.heap import freeze_startup_heap
 from reflex_common.metrics_registry import service_registry
 from reflex_common.settings import WorkerSettings
 from reflex_common.telemetry import create_tracer_provider
@@ -41,6 +42,7 @@ async def run_until_signalled(
     unacked entries stay pending and are recovered on the next start). Returns the exit code."""
     log = structlog.get_logger("runner")
     loop = asyncio.get_running_loop()
+    freeze_startup_heap()  # the worker is wired up: what is alive now lives as long as the process
     task = asyncio.create_task(worker.run(), name="worker")
     deadline: list[asyncio.TimerHandle] = []
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from reflex_common.errors import ConfigError
 from reflex_common.health import health_app, serve
+from reflex_common.heap import freeze_startup_heap
 from reflex_common.logs import configure_logging
 from reflex_common.metrics_registry import service_registry
 from reflex_common.settings import load_settings
@@ -47,6 +48,7 @@ async def _serve(settings: IngressSettings, parent: socket.socket | None = None)
             await stack.enter_async_context(serve(ops, settings.health_port))
         runner = IngressRunner(app, settings)
         await runner.setup()
+        freeze_startup_heap()  # the app is wired up: what is alive now lives as long as the process
         await web.SockSite(runner, listening_socket(settings, reuse_port=parent is not None)).start()
         log.info("ingress_started", port=settings.http_port, sources=sorted(sources))
         stop = asyncio.Event()
