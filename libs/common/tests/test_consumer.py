@@ -537,3 +537,52 @@ async def test_the_janitor_removes_only_idle_consumers_with_nothing_pending(
     assert (
         registry.get_sample_value("reflex_consumer_janitor_removed_total", {"stream": cfg.stream, "group": GROUP}) == 1
     )
+
+
+class Arrivals:
+    """The consumer's sleep: records each wait, and while the consumer waits `per_wait` more entries
+    arrive in the stream (a steady flow), the first few waits only."""
+
+    def __init__(self, redis: Redis, stream: str, per_wait: int, waits_with_arrivals: int) -> None:
+        self.redis, self.stream, self.per_wait = redis, stream, per_wait
+        self.left = waits_with_arrivals
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if self.left:
+            self.left -= 1
+            await add(self.redis, self.stream, self.per_wait)
+
+
+async def run_with_arrivals(
+    port: RedisStreams, redis: Redis, cfg: ConsumerConfig, *, initial: int, per_wait: int, waits_with_arrivals: int
+) -> tuple[Recorder, Arrivals]:
+    await add(redis, cfg.stream, initial)
+    arrivals = Arrivals(redis, cfg.stream, per_wait, waits_with_arrivals)
+    handler = Recorder()
+    await Consumer(port, handler, cfg, ConsumerMetrics(CollectorRegistry()), sleep=arrivals).run(burst=True)
+    return handler, arrivals
+
+
+async def test_after_a_partial_batch_the_next_read_waits_so_what_arrives_meanwhile_is_one_batch(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, batch_size=50, batch_wait_ms=25)
+    handler, arrivals = await run_with_arrivals(port, redis, cfg, initial=3, per_wait=20, waits_with_arrivals=2)
+    # Each partial read (3, then 20, then 20) is followed by one wait; the 20 that arrived during a
+    # wait come as one batch, not as many small ones.
+    assert [len(b) for b in handler.batches] == [3, 20, 20]
+    assert arrivals.waits == [0.025] * 3
+    assert await pending(redis, cfg.stream) == 0
+
+
+async def test_full_batches_are_read_back_to_back_and_no_wait_is_configured_by_default(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, batch_size=50, batch_wait_ms=25)
+    handler, arrivals = await run_with_arrivals(port, redis, cfg, initial=120, per_wait=0, waits_with_arrivals=0)
+    assert [len(b) for b in handler.batches] == [50, 50, 20]
+    assert arrivals.waits == [0.025]  # after the partial 20 only
+    assert config(key_prefix).batch_wait_ms == 0  # the runtime's own default: the settings choose
+    assert WorkerSettings().batch_wait_ms == 10

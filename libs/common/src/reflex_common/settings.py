@@ -79,6 +79,10 @@ class WorkerSettings(CommonSettings):
     # Batches handled at once (see ConsumerConfig.max_concurrent_batches).
     max_concurrent_batches: int = Field(default=1, ge=1, le=16)
     block_ms: int = Field(default=2000, ge=1)
+    # After a read that returned a partial batch, wait this long before the next read, so that under
+    # a steady flow batches fill instead of carrying a few entries each (arroyo's max_batch_time, Kafka's
+    # linger.ms). 0 reads again at once. Never delays an entry arriving after a quiet spell.
+    batch_wait_ms: int = Field(default=10, ge=0, le=1000)
     # A pending entry idle this long is claimed from its (presumed dead) consumer.
     min_idle_ms: int = Field(default=60_000, ge=1)
     claim_interval_s: float = Field(default=5.0, gt=0)
