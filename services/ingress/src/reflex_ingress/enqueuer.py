@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import hiredis
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -280,8 +281,9 @@ class Enqueuer:
         async with asyncio.timeout(self._timeout_s):
             connection = await pool.get_connection()  # type: ignore[no-untyped-call]
             try:
-                # Packed before anything is sent: a field redis-py cannot encode fails the batch alone.
-                packed = connection.pack_commands(commands)
+                # Packed in C before anything is sent (every argument is ours: str, bytes or int); a
+                # field hiredis cannot pack fails the batch alone.
+                packed = b"".join([hiredis.pack_command(command) for command in commands])
                 await connection.send_packed_command(packed, check_health=False)
                 results: list[Any] = []
                 for _ in commands:
