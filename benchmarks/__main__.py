@@ -119,7 +119,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--ingress-workers",
         type=int,
         default=int(os.environ.get("INGRESS_WORKERS") or 1),
-        help="ingress: processes per side sharing the port, ours and bare alike (default INGRESS_WORKERS or 1)",
+        help="ingress: processes per side sharing the port, ours and bare alike; e2e: the ingress's INGRESS_WORKERS "
+        "(default INGRESS_WORKERS or 1)",
     )
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: this is a 2-core box)")
     parser.add_argument(

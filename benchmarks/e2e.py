@@ -38,6 +38,7 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
     n = args.events
     say(
         f"[e2e] {n:,} signed webhooks, {args.connections} connections, {args.processors} event-processor(s), "
+        f"{args.ingress_workers} ingress worker(s), "
         f"generator: {generator_label(generator, args)}"
     )
     secret = secrets.token_hex(16)
@@ -58,7 +59,11 @@ def bench_e2e(args: argparse.Namespace, redis_url: str, pg_url: str, generator: 
                 prefix=prefix,
                 workdir=workdir,
                 processors=args.processors,
-                ingress={"SOURCES_FILE": str(sources), "REFLEX_BENCH_SECRET": secret},
+                ingress={
+                    "SOURCES_FILE": str(sources),
+                    "REFLEX_BENCH_SECRET": secret,
+                    "INGRESS_WORKERS": str(args.ingress_workers),
+                },
             ) as pipeline,
             psycopg.connect(db_url, autocommit=True) as conn,
         ):

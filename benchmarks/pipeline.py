@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.processes import CHILDREN, child_env, cpu_s
+from benchmarks.processes import CHILDREN, child_env, cpu_s, tree_cpu_s
 from reflex_common.testing.children import Child, wait_ready
 
 READY_TIMEOUT_S = 60.0
@@ -164,7 +164,7 @@ class Sampler:
 
 def cpu_reading(procs: list[Child], redis: Any, conn: Any) -> dict[str, float | None]:
     """CPU seconds so far of each process, of Redis and of the PostgreSQL backends (None: unreadable)."""
-    reading: dict[str, float | None] = {p.name: cpu_s(p.pid) for p in procs}
+    reading: dict[str, float | None] = {p.name: tree_cpu_s(p.pid) for p in procs}
     reading["redis"] = redis_cpu_s(redis)
     reading["postgres"] = postgres_cpu_s(conn)
     return reading
