@@ -77,7 +77,10 @@ def _headers(request: web.Request) -> dict[str, str]:
     """Lower-cased names, repeated headers joined with ", ", values as valid text."""
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
-        lower, value = _text(name.lower()), _text(value)
+        # The common case inline (ASCII, as nearly every header is): _text only for the others.
+        lower = name.lower() if name.isascii() else _text(name.lower())
+        if not value.isascii():
+            value = _text(value)
         headers[lower] = f"{headers[lower]}, {value}" if lower in headers else value
     return headers
 

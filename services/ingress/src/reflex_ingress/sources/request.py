@@ -22,7 +22,8 @@ class WebhookRequest:
 
     def __post_init__(self) -> None:
         # Header names are case-insensitive: keep them lower-cased whoever builds the request.
-        if any(name != name.lower() for name in self.headers):
+        # all(islower) in C; a name with no cased character (never a real header) is rebuilt too.
+        if not all(map(str.islower, self.headers)):
             object.__setattr__(self, "headers", {k.lower(): v for k, v in self.headers.items()})
 
     def header(self, name: str) -> str | None:
