@@ -561,7 +561,9 @@ async def run_with_arrivals(
     await add(redis, cfg.stream, initial)
     arrivals = Arrivals(redis, cfg.stream, per_wait, waits_with_arrivals)
     handler = Recorder()
-    await Consumer(port, handler, cfg, ConsumerMetrics(CollectorRegistry()), sleep=arrivals).run(burst=True)
+    metrics = ConsumerMetrics(CollectorRegistry())
+    # A clock that stands still: handling a batch takes no time off the wait.
+    await Consumer(port, handler, cfg, metrics, clock=lambda: 0.0, sleep=arrivals).run(burst=True)
     return handler, arrivals
 
 
@@ -586,3 +588,23 @@ async def test_full_batches_are_read_back_to_back_and_no_wait_is_configured_by_d
     assert arrivals.waits == [0.025]  # after the partial 20 only
     assert config(key_prefix).batch_wait_ms == 0  # the runtime's own default: the settings choose
     assert WorkerSettings().batch_wait_ms == 10
+
+
+async def test_the_time_spent_handling_a_partial_batch_counts_toward_its_wait(
+    port: RedisStreams, redis: Redis, key_prefix: str
+) -> None:
+    cfg = config(key_prefix, batch_size=50, batch_wait_ms=25)
+    await add(redis, cfg.stream, 3)
+    now = [0.0]
+
+    class Slow(Recorder):
+        async def handle(self, entries: Sequence[Entry]) -> Outcome:
+            now[0] += 0.010  # the batch takes 10 ms of the consumer's clock
+            return await super().handle(entries)
+
+    arrivals = Arrivals(redis, cfg.stream, per_wait=0, waits_with_arrivals=0)
+    handler = Slow()
+    metrics = ConsumerMetrics(CollectorRegistry())
+    await Consumer(port, handler, cfg, metrics, clock=lambda: now[0], sleep=arrivals).run(burst=True)
+    assert [len(b) for b in handler.batches] == [3]
+    assert arrivals.waits == [pytest.approx(0.015)]

@@ -310,13 +310,18 @@ class Consumer:
         entries = await self._retrying(self._group.read_new, count, self._cfg.block_ms)
         if not entries:
             return False
+        read_at = self._clock()
         self._hold(entries)
         if self._cfg.max_concurrent_batches == 1:
             await self._process(entries)
         else:
             self._batches.add(asyncio.create_task(self._process(entries), name="consumer-batch"))
-        if len(entries) < count and self._cfg.batch_wait_ms > 0:
-            await self._sleep(self._cfg.batch_wait_ms / 1000)  # let the next batch fill
+        if len(entries) < count:
+            # A partial batch: let the next one fill for batch_wait_ms from this read (time spent
+            # handling this batch counts).
+            wait_s = self._cfg.batch_wait_ms / 1000 - (self._clock() - read_at)
+            if wait_s > 0:
+                await self._sleep(wait_s)
         return True
 
     def _reap_batches(self) -> None:
