@@ -49,6 +49,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.host_speed import PROBE_STEPS, probe_s
 from benchmarks.load import load_worker_main
 from benchmarks.processes import CHILDREN
 from benchmarks.report import Result, print_breakdowns, print_summary, say
@@ -188,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         f"bench: {os.cpu_count()} CPUs, Python {platform.python_version()}, benchmarks: {', '.join(selected)}; "
         f"load generator: {generator_label(generator, args)}"
     )
+    speed = {"start": probe_s()}
+    say(f"bench: host speed probe {speed['start']:.3f} s (CPU of a fixed {PROBE_STEPS:,}-step loop; lower is faster)")
     results: list[Result] = []
     failures: list[str] = []
     origin: dict[str, str] = {}
@@ -225,7 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         CHILDREN.stop_all()
+    speed["end"] = probe_s()
     print_summary(results)
+    say(
+        f"host speed probe: {speed['start']:.3f} s at the start, {speed['end']:.3f} s at the end "
+        "(absolute figures of two runs compare only when these read alike)"
+    )
     print_breakdowns(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -237,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                         "cpus": os.cpu_count(),
                         "python": platform.python_version(),
                         "platform": platform.platform(),
+                        "speed_probe_s": speed,
                     },
                     "servers": origin,
                     "args": {

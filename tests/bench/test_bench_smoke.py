@@ -43,5 +43,7 @@ def test_every_benchmark_runs_and_reports_a_result_and_a_breakdown(tmp_path: Pat
     assert drain["entries"] > 0 and set(drain["rss_bytes"]) >= {"processor-1", "metric-worker"}
     assert results["e2e-sustained"]["details"]["backlog_samples"]
     assert results["e2e-latency"]["details"]["events"] > 0
+    probe = report["machine"]["speed_probe_s"]
+    assert set(probe) == {"start", "end"} and all(seconds > 0 for seconds in probe.values())
     assert "summary" in run.stdout
     assert "µs per event" in run.stdout
